@@ -1,0 +1,147 @@
+"""The Starlette app factory: routes, transport middleware and the lifespan.
+
+Transport concerns (request id, header limits, error shape of non-API failures) live here as
+pure ASGI middleware; everything semantic is in the pipeline.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from .errors import GatewayError
+from .gateway import Gateway
+from .routes import HealthEndpoint, ModelEndpoint, ModelsEndpoint, ReadyEndpoint
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("litegate.app")
+
+# A client-sent request id is echoed only if it is short and harmless in logs and headers.
+_CLIENT_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def create_app(gateway: Gateway) -> Starlette:
+    routes: list[BaseRoute] = [
+        Route("/v1/chat/completions", ModelEndpoint(gateway, "chat"), methods=["POST"]),
+        Route("/v1/completions", ModelEndpoint(gateway, "completions"), methods=["POST"]),
+        Route("/v1/embeddings", ModelEndpoint(gateway, "embeddings"), methods=["POST"]),
+        Route("/v1/models", ModelsEndpoint(gateway), methods=["GET"]),
+        Route("/v1/models/{model:path}", ModelsEndpoint(gateway), methods=["GET"]),
+        Route("/health", HealthEndpoint(), methods=["GET"]),
+        Route("/health/ready", ReadyEndpoint(gateway), methods=["GET"]),
+    ]
+    routes += _plugin_routes(gateway)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+    )
+    app.state.gateway = gateway
+    return RequestIdMiddleware(app, max_headers=gateway.config.server.max_headers)  # type: ignore[return-value]
+
+
+def _plugin_routes(gateway: Gateway) -> list[BaseRoute]:
+    found: list[BaseRoute] = []
+    for impl in gateway.dispatcher.impls("routes"):
+        result = impl.call_sync(gateway=gateway)
+        if inspect.isawaitable(result):
+            raise TypeError(f"plugin {impl.plugin!r}: the routes hook must be a plain def")
+        found.extend(result or ())
+    return found
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error = GatewayError(
+            404, "Unknown path. This gateway serves the OpenAI API under /v1/.", code="not_found"
+        )
+    elif exc.status_code == 405:
+        error = GatewayError(
+            405, "This method is not allowed on this path.", code="method_not_allowed"
+        )
+    else:
+        error = GatewayError(exc.status_code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    return Response(error.body(), error.status, headers, media_type="application/json")
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    request_id = request.scope.get("litegate.request_id", "?")
+    log.error("unhandled error in request %s", request_id, exc_info=exc)
+    error = GatewayError(
+        500,
+        f"The gateway failed while handling this request (request id "
+        f"{request_id}); its log has the details.",
+        code="internal_error",
+    )
+    return Response(error.body(), 500, media_type="application/json")
+
+
+class RequestIdMiddleware:
+    """Gives every HTTP request an id (the client's `x-request-id` when sane) and puts it on
+    every response, errors and 404s included. Also enforces the header-count limit."""
+
+    def __init__(self, app: Any, *, max_headers: int) -> None:
+        self.app = app
+        self.max_headers = max_headers
+        self.state = getattr(app, "state", None)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                if _CLIENT_REQUEST_ID.match(value):
+                    request_id = value
+                break
+        if request_id is None:
+            request_id = uuid.uuid4().hex.encode()
+        scope["litegate.request_id"] = request_id.decode()
+        header = (b"x-request-id", request_id)
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        if len(scope["headers"]) > self.max_headers:
+            error = GatewayError(
+                431,
+                f"Too many request headers (the limit is "
+                f"{self.max_headers}; see server.max_headers).",
+                code="too_many_headers",
+            )
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 431,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": error.body()})
+            return
+        await self.app(scope, receive, send_with_id)

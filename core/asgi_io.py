@@ -1,0 +1,130 @@
+"""Small helpers to speak raw ASGI on the hot path (Starlette's Request/Response cost more)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from .errors import GatewayError
+
+__all__ = [
+    "ClientGone",
+    "DisconnectWatch",
+    "read_body",
+    "request_headers",
+    "send_bytes",
+    "send_error",
+    "send_json",
+]
+
+Scope = dict[str, Any]
+_JSON = (b"content-type", b"application/json")
+
+
+class ClientGone(Exception):
+    """The client disconnected before we finished reading its request."""
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    # ASGI header names are already lower-case bytes.
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+async def read_body(receive: Any, headers: Mapping[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        if len(body) > limit:
+            raise _too_large(limit)
+        return body
+    parts = [body]
+    size = len(body)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        part = message.get("body", b"")
+        size += len(part)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(part)
+        if not message.get("more_body"):
+            return b"".join(parts)
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(
+        413,
+        f"The request body is larger than this gateway accepts ({limit} bytes; "
+        "see server.max_body_size).",
+        code="request_too_large",
+    )
+
+
+async def send_bytes(
+    send: Any,
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    content_type: tuple[bytes, bytes] = _JSON,
+) -> None:
+    raw = [content_type, (b"content-length", str(len(body)).encode())]
+    if headers:
+        raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(
+    send: Any, status: int, data: Any, headers: Mapping[str, str] | None = None
+) -> None:
+    await send_bytes(send, status, orjson.dumps(data), headers)
+
+
+async def send_error(send: Any, error: GatewayError) -> None:
+    await send_bytes(send, error.status, error.body(), error.headers)
+
+
+class DisconnectWatch:
+    """Cancels the request's task when the client disconnects while we wait on upstream.
+
+    Once the body is read, the next ASGI message can only be ``http.disconnect``. Cancelling
+    the task unwinds the upstream request, which closes its connection: the provider stops
+    generating (and billing) for a client that is gone.
+    """
+
+    __slots__ = ("_task", "gone")
+
+    def __init__(self, receive: Any) -> None:
+        self.gone = False
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = asyncio.get_running_loop().create_task(self._watch(receive, task))
+
+    async def _watch(self, receive: Any, task: asyncio.Task[Any]) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                task.cancel()
+                return
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+    def absorb(self) -> bool:
+        """After a CancelledError: True (and un-cancel) when our watch caused it."""
+        if self.gone:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            return True
+        return False

@@ -1,0 +1,141 @@
+"""The Call: one request's state as it travels through the chain.
+
+Plugins talk to each other only through the Call and through hooks. Per-plugin data goes in
+``call.stash`` under a typed `StashKey`, never in ad-hoc attributes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import attrs
+
+if TYPE_CHECKING:
+    from .deployment import Deployment
+    from .errors import GatewayError
+
+__all__ = ["Attempt", "Call", "Principal", "StashKey", "Usage"]
+
+T = TypeVar("T")
+
+
+class StashKey(Generic[T]):
+    """A typed key for `Call.stash`: ``KEY = StashKey[int]("ratelimit.tokens")``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"StashKey({self.name!r})"
+
+
+class Stash:
+    __slots__ = ("_data",)
+
+    def __init__(self) -> None:
+        self._data: dict[StashKey[Any], Any] = {}
+
+    def __getitem__(self, key: StashKey[T]) -> T:
+        return self._data[key]  # type: ignore[no-any-return]  # the key's type parameter says
+
+    def __setitem__(self, key: StashKey[T], value: T) -> None:
+        self._data[key] = value
+
+    def get(self, key: StashKey[T], default: T | None = None) -> T | None:
+        return self._data.get(key, default)
+
+    def __contains__(self, key: StashKey[Any]) -> bool:
+        return key in self._data
+
+
+@attrs.define(slots=True, eq=False)
+class Principal:
+    """Who is calling. `kind` says how they proved it (master, static, virtual, jwt, ...)."""
+
+    id: str
+    kind: str
+    team: str | None = None
+    role: str | None = None
+    metadata: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define(slots=True, eq=False)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @classmethod
+    def from_openai(cls, data: Any) -> Usage | None:
+        if not isinstance(data, dict):
+            return None
+        prompt = _int(data.get("prompt_tokens"))
+        completion = _int(data.get("completion_tokens"))
+        prompt_details = data.get("prompt_tokens_details")
+        completion_details = data.get("completion_tokens_details")
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=_int(data.get("total_tokens")) or prompt + completion,
+            cached_tokens=_int(prompt_details.get("cached_tokens"))
+            if isinstance(prompt_details, dict)
+            else 0,
+            reasoning_tokens=_int(completion_details.get("reasoning_tokens"))
+            if isinstance(completion_details, dict)
+            else 0,
+        )
+
+
+def _int(value: Any) -> int:
+    return value if type(value) is int else 0
+
+
+@attrs.define(slots=True, eq=False)
+class Attempt:
+    """One try against one deployment (the router issue adds retries and fallbacks)."""
+
+    deployment: str
+    started: float
+    ended: float | None = None
+    status: int | None = None
+    error: str | None = None
+
+
+@attrs.define(slots=True, eq=False)
+class Call:
+    id: str
+    #: "chat", "completions" or "embeddings" (later issues add more).
+    endpoint: str
+    #: The canonical (OpenAI-shaped) request body. Stages may change it.
+    request: dict[str, Any]
+    #: The model alias the client asked for.
+    alias: str
+    stream: bool = False
+    #: Request headers, lower-case names (empty for in-process calls).
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    principal: Principal | None = None
+    deployment: Deployment | None = None
+    attempts: list[Attempt] = attrs.field(factory=list)
+    started: float = attrs.field(factory=time.perf_counter)
+    started_at: float = attrs.field(factory=time.time)
+    #: Seconds from start to the first byte of the answer (streams) or the whole answer.
+    ttft: float | None = None
+    ended: float | None = None
+    usage: Usage | None = None
+    cost: float | None = None
+    status: int | None = None
+    error: GatewayError | None = None
+    cache_hit: bool = False
+    #: Headers added to the HTTP response (``x-litegate-*``, rate-limit headers, ...).
+    response_headers: dict[str, str] = attrs.field(factory=dict)
+    stash: Stash = attrs.field(factory=Stash)
+
+    @property
+    def latency(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started

@@ -1,0 +1,329 @@
+"""pipeline.toml: its schema, and loading it into checked, typed objects.
+
+Loading reports every problem at once, each naming its TOML path
+(``pipeline[2].ttl: expected a duration like "10m", got "12x"``). Plugin and provider
+options are structured into the `Config` / `Options` attrs classes those classes declare,
+with the same converter, so third-party config gets the same checks and messages.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+
+from . import loader
+from .config_errors import ConfigError, describe
+from .config_types import (
+    ByteSize,
+    Duration,
+    Secret,
+    parse_byte_size,
+    parse_duration,
+    parse_secret,
+)
+from .interpolate import interpolate
+
+__all__ = [
+    "ConfigError",
+    "GatewayConfig",
+    "ModelEntry",
+    "PluginEntry",
+    "ServerConfig",
+    "StateConfig",
+    "converter",
+    "load_config",
+    "parse_config",
+]
+
+T = TypeVar("T")
+
+
+def _strict(kind: type, noun: str) -> Any:
+    def structure(value: Any, _type: Any) -> Any:
+        # bool is an int in Python, but `port = true` is a mistake, not 1.
+        if isinstance(value, kind) and not (kind is not bool and isinstance(value, bool)):
+            return value
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        raise ValueError(f"expected {noun}, got {value!r}")
+
+    return structure
+
+
+converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+converter.register_structure_hook(str, _strict(str, "a string"))
+converter.register_structure_hook(int, _strict(int, "an integer"))
+converter.register_structure_hook(float, _strict(float, "a number"))
+converter.register_structure_hook(bool, _strict(bool, "true or false"))
+converter.register_structure_hook(Duration, lambda v, _t: parse_duration(v))
+converter.register_structure_hook(ByteSize, lambda v, _t: parse_byte_size(v))
+converter.register_structure_hook(Secret, lambda v, _t: parse_secret(v))
+converter.register_unstructure_hook(Secret, lambda s: repr(s))
+
+
+@attrs.frozen
+class ServerConfig:
+    """`[server]`: where and how the HTTP server listens."""
+
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=4000)
+    workers: int = attrs.field(default=1)
+    #: Largest request body accepted; larger ones get 413.
+    max_body_size: ByteSize = ByteSize(16 * 1024 * 1024)
+    #: Largest request head (request line + headers); larger ones are refused by the server.
+    max_header_size: ByteSize = ByteSize(16 * 1024)
+    #: Most request headers accepted; more get 431.
+    max_headers: int = 100
+    keep_alive_timeout: Duration = Duration(5)
+    graceful_timeout: Duration = Duration(10)
+
+    @port.validator
+    def _check_port(self, _attr: Any, value: int) -> None:
+        if not 0 <= value <= 65535:
+            raise ValueError(f"expected a port between 0 and 65535, got {value}")
+
+    @workers.validator
+    def _check_workers(self, _attr: Any, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"expected at least 1 worker, got {value}")
+
+
+_KV_SCHEMES = ("disk:", "memory:", "redis://", "rediss://")
+_DB_SCHEMES = ("sqlite:///", "sqlite+aiosqlite:///", "postgresql://", "postgresql+asyncpg://")
+
+
+@attrs.frozen
+class StateConfig:
+    """`[state]`: where shared counters (`kv`) and records (`db`) live."""
+
+    kv: str = attrs.field(default="disk:.litegate/kv")
+    db: str = attrs.field(default="sqlite:///.litegate/litegate.db")
+
+    @kv.validator
+    def _check_kv(self, _attr: Any, value: str) -> None:
+        if not value.startswith(_KV_SCHEMES):
+            raise ValueError(f"expected one of {', '.join(_KV_SCHEMES)}..., got {value!r}")
+
+    @db.validator
+    def _check_db(self, _attr: Any, value: str) -> None:
+        if not value.startswith(_DB_SCHEMES):
+            raise ValueError(f"expected one of {', '.join(_DB_SCHEMES)}..., got {value!r}")
+
+
+@attrs.frozen
+class PluginEntry:
+    """One `[[pipeline]]` entry, with its plugin class resolved and options structured."""
+
+    index: int
+    plugin: str
+    id: str
+    cls: type
+    config: Any
+
+
+@attrs.frozen
+class _ModelCommon:
+    name: str
+    provider: str
+    model: str | None = None
+    api_key: Secret | None = None
+    api_base: str | None = None
+    timeout: Duration = Duration(600)
+    connect_timeout: Duration = Duration(10)
+    #: Connections kept open to this deployment's upstream (shared per base URL).
+    max_connections: int = 1000
+
+
+_MODEL_COMMON_KEYS = tuple(field.name for field in attrs.fields(_ModelCommon))
+
+
+@attrs.frozen
+class ModelEntry:
+    """One `[[models]]` entry: an alias name mapped to a provider deployment."""
+
+    index: int
+    name: str
+    provider: str
+    model: str
+    api_key: Secret | None
+    api_base: str | None
+    timeout: Duration
+    connect_timeout: Duration
+    max_connections: int
+    adapter: type
+    options: Any
+
+
+@attrs.frozen
+class GatewayConfig:
+    server: ServerConfig
+    state: StateConfig
+    plugins: tuple[PluginEntry, ...]
+    models: tuple[ModelEntry, ...]
+    source: str = "<inline>"
+
+
+def structure(data: Any, cls: type[T], path: str, errors: list[str]) -> T | None:
+    """Structure `data` into `cls`; on failure append one message per problem and return None."""
+    if not isinstance(data, dict):
+        errors.append(f"{path}: expected a table, got {data!r}")
+        return None
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:  # cattrs raises ExceptionGroups and plain errors alike
+        errors.extend(describe(exc, path))
+        return None
+
+
+def options_class(owner: type, attr: str) -> type | None:
+    cls = getattr(owner, attr, None)
+    return cls if attrs.has(cls) else None
+
+
+def load_config(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> GatewayConfig:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"can't read the config file: {exc.strerror}"], source) from None
+    except UnicodeDecodeError:
+        raise ConfigError(["the config file is not UTF-8 text"], source) from None
+    return parse_config(text, env, source=source)
+
+
+def parse_config(
+    text: str, env: Mapping[str, str] | None = None, *, source: str = "<inline>"
+) -> GatewayConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML: {exc}"], source) from None
+    errors: list[str] = []
+    raw = interpolate(raw, os.environ if env is None else env, "", errors)
+
+    for key in raw:
+        if key not in ("server", "state", "pipeline", "models"):
+            errors.append(f"{key}: unknown key (known keys: server, state, pipeline, models)")
+    server = structure(raw.get("server", {}), ServerConfig, "server", errors)
+    state = structure(raw.get("state", {}), StateConfig, "state", errors)
+    plugins = _plugin_entries(_array(raw, "pipeline", errors), errors)
+    models = _model_entries(_array(raw, "models", errors), errors)
+    if errors:
+        raise ConfigError(errors, source)
+    assert server is not None and state is not None
+    return GatewayConfig(server, state, tuple(plugins), tuple(models), source)
+
+
+def _array(raw: dict[str, Any], key: str, errors: list[str]) -> list[Any]:
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        errors.append(f"{key}: expected an array of tables ([[{key}]]), got {value!r}")
+        return []
+    return value
+
+
+def _plugin_entries(tables: list[Any], errors: list[str]) -> list[PluginEntry]:
+    names = [t.get("plugin") for t in tables if isinstance(t, dict)]
+    classes, missing = loader.plugin_classes([n for n in names if isinstance(n, str)])
+    entries: list[PluginEntry] = []
+    seen_ids: dict[str, int] = {}
+    for index, table in enumerate(tables):
+        path = f"pipeline[{index}]"
+        if not isinstance(table, dict):
+            errors.append(f"{path}: expected a table, got {table!r}")
+            continue
+        options = dict(table)
+        name = options.pop("plugin", None)
+        entry_id = options.pop("id", name)
+        if not isinstance(name, str):
+            errors.append(f"{path}.plugin: required; name the plugin to run here")
+            continue
+        if name in missing:
+            available = ", ".join(loader.available_plugins()) or "none installed"
+            errors.append(f'{path}.plugin: unknown plugin "{name}" (available: {available})')
+            continue
+        if not isinstance(entry_id, str):
+            errors.append(f"{path}.id: expected a string, got {entry_id!r}")
+            continue
+        if entry_id in seen_ids:
+            errors.append(
+                f'{path}.id: "{entry_id}" is already used by pipeline[{seen_ids[entry_id]}]; '
+                "give each repeated plugin its own id"
+            )
+            continue
+        seen_ids[entry_id] = index
+        cls = classes[name]
+        config_cls = options_class(cls, "Config")
+        config = None
+        if config_cls is not None:
+            config = structure(options, config_cls, path, errors)
+            if config is None:
+                continue
+        elif options:
+            errors.extend(f"{path}.{key}: unknown key ({name} takes no options)" for key in options)
+            continue
+        entries.append(PluginEntry(index, name, entry_id, cls, config))
+    return entries
+
+
+def _model_entries(tables: list[Any], errors: list[str]) -> list[ModelEntry]:
+    providers = [t.get("provider") for t in tables if isinstance(t, dict)]
+    adapters, missing = loader.provider_classes([p for p in providers if isinstance(p, str)])
+    entries: list[ModelEntry] = []
+    for index, table in enumerate(tables):
+        path = f"models[{index}]"
+        if not isinstance(table, dict):
+            errors.append(f"{path}: expected a table, got {table!r}")
+            continue
+        common_raw = {k: v for k, v in table.items() if k in _MODEL_COMMON_KEYS}
+        extra = {k: v for k, v in table.items() if k not in _MODEL_COMMON_KEYS}
+        common = structure(common_raw, _ModelCommon, path, errors)
+        if common is None:
+            continue
+        if common.provider in missing:
+            available = ", ".join(loader.available_providers()) or "none installed"
+            errors.append(
+                f'{path}.provider: unknown provider "{common.provider}" (available: {available})'
+            )
+            continue
+        adapter = adapters[common.provider]
+        options_cls = options_class(adapter, "Options")
+        options = None
+        if options_cls is not None:
+            try:
+                options = converter.structure(extra, options_cls)
+            except Exception as exc:
+                allowed = _MODEL_COMMON_KEYS + tuple(f.name for f in attrs.fields(options_cls))
+                errors.extend(describe(exc, path, allowed))
+                continue
+        elif extra:
+            allowed = ", ".join(_MODEL_COMMON_KEYS)
+            errors.extend(f"{path}.{key}: unknown key (known keys: {allowed})" for key in extra)
+            continue
+        if common.api_base is not None and not common.api_base.startswith(("http://", "https://")):
+            errors.append(f"{path}.api_base: expected an http(s):// URL, got {common.api_base!r}")
+            continue
+        entries.append(
+            ModelEntry(
+                index=index,
+                name=common.name,
+                provider=common.provider,
+                model=common.model or common.name,
+                api_key=common.api_key,
+                api_base=common.api_base,
+                timeout=common.timeout,
+                connect_timeout=common.connect_timeout,
+                max_connections=common.max_connections,
+                adapter=adapter,
+                options=options,
+            )
+        )
+    return entries

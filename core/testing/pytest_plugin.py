@@ -1,0 +1,50 @@
+"""pytest fixtures for testing litegate and its plugins (registered via the pytest11 entry
+point, so installing litegate makes them available)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from ..gateway import Gateway
+from .fake_openai import FakeOpenAI
+from .server import GatewayServer
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A fake OpenAI upstream over real HTTP; its ``base_url`` goes into ``api_base``."""
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def make_gateway() -> Iterator[Callable[..., Gateway]]:
+    """Build in-process Gateways from inline TOML: ``make_gateway(toml, env={...})``."""
+    built: list[Gateway] = []
+
+    def make(toml: str, env: dict[str, str] | None = None, **kwargs: Any) -> Gateway:
+        gateway = Gateway.from_toml(toml, env=env or {}, **kwargs)
+        built.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in built:
+        gateway.close()
+
+
+@pytest.fixture
+def serve_gateway() -> Iterator[Callable[..., GatewayServer]]:
+    """Serve a Gateway over real HTTP: ``server = serve_gateway(toml)``; ``server.base_url``."""
+    servers: list[GatewayServer] = []
+
+    def serve(toml: str, env: dict[str, str] | None = None, **kwargs: Any) -> GatewayServer:
+        server = GatewayServer(Gateway.from_toml(toml, env=env or {}, **kwargs)).start()
+        servers.append(server)
+        return server
+
+    yield serve
+    for server in servers:
+        server.stop()

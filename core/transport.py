@@ -1,0 +1,162 @@
+"""The upstream HTTP client: the one file that decides how bytes reach providers.
+
+The benchmark (benchmarks/) measured httpx's default transport at 2-40x the CPU per request of
+aiohttp under many concurrent slow upstream calls (its pool does quadratic work), so the
+provider hot path uses aiohttp directly, behind this small interface. Adapters never import
+aiohttp; they get an `UpstreamClient` on their deployment and catch the two errors below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+
+__all__ = [
+    "TransportPool",
+    "UpstreamClient",
+    "UpstreamConnectionError",
+    "UpstreamResponse",
+    "UpstreamTimeout",
+]
+
+
+class UpstreamTimeout(Exception):
+    """The upstream did not answer (or went quiet mid-stream) within the deployment's timeout."""
+
+
+class UpstreamConnectionError(Exception):
+    """The upstream could not be reached, or dropped the connection."""
+
+
+class UpstreamResponse:
+    """An upstream answer whose body is read once, whole or in pieces. Always `close()` it."""
+
+    __slots__ = ("_resp",)
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+
+    @property
+    def status(self) -> int:
+        return self._resp.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._resp.headers
+
+    async def read(self) -> bytes:
+        try:
+            return await self._resp.read()
+        except TimeoutError as exc:
+            raise UpstreamTimeout(str(exc)) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(str(exc)) from exc
+        finally:
+            self._resp.release()
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        try:
+            async for block in self._resp.content.iter_any():
+                yield block
+        except TimeoutError as exc:
+            raise UpstreamTimeout(str(exc)) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(str(exc)) from exc
+
+    def close(self) -> None:
+        # Closing (not releasing) a half-read response drops the connection, which is what
+        # tells the upstream to stop generating when our client has gone away.
+        if not self._resp.closed:
+            self._resp.close()
+
+
+class UpstreamClient:
+    """A pooled client for one upstream base URL, shared by every deployment that uses it."""
+
+    def __init__(self, base_url: str, *, max_connections: int = 1000) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._max_connections = max_connections
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        self._timeouts: dict[tuple[float | None, float, float | None], aiohttp.ClientTimeout] = {}
+
+    def _session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300
+            )
+            session = aiohttp.ClientSession(
+                connector=connector,
+                trust_env=False,  # never route provider credentials through an env proxy
+                skip_auto_headers=("User-Agent",),
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+            self._sessions[loop] = session
+        return session
+
+    def _timeout(
+        self, total: float | None, connect: float, read: float | None
+    ) -> aiohttp.ClientTimeout:
+        key = (total, connect, read)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
+            self._timeouts[key] = timeout
+        return timeout
+
+    async def post(
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        total_timeout: float | None,
+        connect_timeout: float,
+        read_timeout: float | None = None,
+    ) -> UpstreamResponse:
+        """POST `body` to base_url + path; return once the status and headers arrived."""
+        timeout = self._timeout(total_timeout, connect_timeout, read_timeout)
+        try:
+            resp = await self._session().post(
+                self.base_url + path, data=body, headers=headers, timeout=timeout
+            )
+        except TimeoutError as exc:
+            raise UpstreamTimeout(str(exc)) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(_describe(exc)) from exc
+        return UpstreamResponse(resp)
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        session = self._sessions.pop(loop, None)
+        if session is not None:
+            await session.close()
+
+
+def _describe(exc: aiohttp.ClientError) -> str:
+    # aiohttp's messages can include the full URL; the host is enough and never a secret.
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port}"
+    return type(exc).__name__
+
+
+class TransportPool:
+    """One `UpstreamClient` per distinct base URL, owned by a Gateway."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, UpstreamClient] = {}
+
+    def client(self, base_url: str, max_connections: int) -> UpstreamClient:
+        key = base_url.rstrip("/")
+        client = self._clients.get(key)
+        if client is None:
+            client = UpstreamClient(key, max_connections=max_connections)
+            self._clients[key] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()

@@ -1,0 +1,139 @@
+"""Shallow checks of request bodies: the right types at the top level and in messages.
+
+Deep validation of every field is the provider's job (and costs time on the hot path); we
+check what we rely on, so a wrong type is a 400 naming the field, never a 500 later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import GatewayError
+
+__all__ = ["validate"]
+
+_NUMBER = (int, float)
+_COMMON: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "stream": (bool,),
+    "stream_options": (dict,),
+    "temperature": _NUMBER,
+    "top_p": _NUMBER,
+    "n": (int,),
+    "max_tokens": (int,),
+    "max_completion_tokens": (int,),
+    "presence_penalty": _NUMBER,
+    "frequency_penalty": _NUMBER,
+    "seed": (int,),
+    "user": (str,),
+    "stop": (str, list),
+    "logit_bias": (dict,),
+    "metadata": (dict,),
+}
+_CHAT = {
+    **_COMMON,
+    "messages": (list,),
+    "tools": (list,),
+    "tool_choice": (str, dict),
+    "response_format": (dict,),
+    "parallel_tool_calls": (bool,),
+    "logprobs": (bool,),
+    "top_logprobs": (int,),
+}
+_COMPLETIONS = {**_COMMON, "prompt": (str, list), "echo": (bool,), "suffix": (str,)}
+_EMBEDDINGS = {
+    "model": (str,),
+    "input": (str, list),
+    "encoding_format": (str,),
+    "dimensions": (int,),
+    "user": (str,),
+}
+_SCHEMAS = {"chat": _CHAT, "completions": _COMPLETIONS, "embeddings": _EMBEDDINGS}
+_REQUIRED = {
+    "chat": ("model", "messages"),
+    "completions": ("model", "prompt"),
+    "embeddings": ("model", "input"),
+}
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_TYPE_NAMES = {
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    list: "an array",
+    dict: "an object",
+}
+
+
+def validate(endpoint: str, body: Any) -> None:
+    if not isinstance(body, dict):
+        raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json")
+    schema = _SCHEMAS[endpoint]
+    for name in _REQUIRED[endpoint]:
+        if name not in body:
+            raise GatewayError(
+                400,
+                f"Missing required parameter: '{name}'.",
+                param=name,
+                code="missing_required_parameter",
+            )
+    for name, value in body.items():
+        expected = schema.get(name)
+        if expected is None or value is None:
+            continue
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            raise _wrong_type(name, value, expected)
+    if endpoint == "chat":
+        _validate_messages(body["messages"])
+    elif endpoint == "embeddings" and body["input"] in ("", []):
+        raise GatewayError(400, "'input' must not be empty.", param="input", code="invalid_value")
+
+
+def _validate_messages(messages: list[Any]) -> None:
+    if not messages:
+        raise GatewayError(
+            400,
+            "'messages' must contain at least one message.",
+            param="messages",
+            code="invalid_value",
+        )
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise _wrong_type(where, message, (dict,))
+        role = message.get("role")
+        if role not in _ROLES:
+            raise GatewayError(
+                400,
+                f"Invalid value for '{where}.role': expected one of "
+                f"{', '.join(sorted(_ROLES))}, got {_short(role)}.",
+                param=f"{where}.role",
+                code="invalid_value",
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise _wrong_type(f"{where}.content", content, (str, list))
+
+
+def _wrong_type(name: str, value: Any, expected: tuple[type, ...]) -> GatewayError:
+    wanted = " or ".join(dict.fromkeys(_TYPE_NAMES[t] for t in expected))
+    return GatewayError(
+        400,
+        f"Invalid type for '{name}': expected {wanted}, but got {_json_type(value)}.",
+        param=name,
+        code="invalid_type",
+    )
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    for kind, noun in _TYPE_NAMES.items():
+        if isinstance(value, kind):
+            return noun
+    return "null" if value is None else type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,1 @@
+"""Built-in provider adapters (entry-point group ``litegate.providers``)."""
