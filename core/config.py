@@ -187,7 +187,11 @@ def options_class(owner: type, attr: str) -> type | None:
 
 
 def load_config(
-    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+    path: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    plugins: Mapping[str, type] | None = None,
+    providers: Mapping[str, type] | None = None,
 ) -> GatewayConfig:
     source = str(path)
     try:
@@ -196,12 +200,22 @@ def load_config(
         raise ConfigError([f"can't read the config file: {exc.strerror}"], source) from None
     except UnicodeDecodeError:
         raise ConfigError(["the config file is not UTF-8 text"], source) from None
-    return parse_config(text, env, source=source)
+    return parse_config(text, env, source=source, plugins=plugins, providers=providers)
 
 
 def parse_config(
-    text: str, env: Mapping[str, str] | None = None, *, source: str = "<inline>"
+    text: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    source: str = "<inline>",
+    plugins: Mapping[str, type] | None = None,
+    providers: Mapping[str, type] | None = None,
 ) -> GatewayConfig:
+    """Parse and check a pipeline.toml text.
+
+    `plugins` / `providers` map names to classes to use besides the installed entry points
+    (a plugin under development, a test); a name given here wins over an installed one.
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -214,12 +228,12 @@ def parse_config(
             errors.append(f"{key}: unknown key (known keys: server, state, pipeline, models)")
     server = structure(raw.get("server", {}), ServerConfig, "server", errors)
     state = structure(raw.get("state", {}), StateConfig, "state", errors)
-    plugins = _plugin_entries(_array(raw, "pipeline", errors), errors)
-    models = _model_entries(_array(raw, "models", errors), errors)
+    chain = _plugin_entries(_array(raw, "pipeline", errors), errors, plugins or {})
+    models = _model_entries(_array(raw, "models", errors), errors, providers or {})
     if errors:
         raise ConfigError(errors, source)
     assert server is not None and state is not None
-    return GatewayConfig(server, state, tuple(plugins), tuple(models), source)
+    return GatewayConfig(server, state, tuple(chain), tuple(models), source)
 
 
 def _array(raw: dict[str, Any], key: str, errors: list[str]) -> list[Any]:
@@ -230,9 +244,19 @@ def _array(raw: dict[str, Any], key: str, errors: list[str]) -> list[Any]:
     return value
 
 
-def _plugin_entries(tables: list[Any], errors: list[str]) -> list[PluginEntry]:
-    names = [t.get("plugin") for t in tables if isinstance(t, dict)]
-    classes, missing = loader.plugin_classes([n for n in names if isinstance(n, str)])
+def _resolve(
+    tables: list[Any], key: str, extra: Mapping[str, type], load: Any
+) -> tuple[dict[str, type], set[str]]:
+    names = [t.get(key) for t in tables if isinstance(t, dict)]
+    wanted = [n for n in names if isinstance(n, str) and n not in extra]
+    classes, missing = load(wanted)
+    return {**classes, **extra}, missing
+
+
+def _plugin_entries(
+    tables: list[Any], errors: list[str], extra: Mapping[str, type]
+) -> list[PluginEntry]:
+    classes, missing = _resolve(tables, "plugin", extra, loader.plugin_classes)
     entries: list[PluginEntry] = []
     seen_ids: dict[str, int] = {}
     for index, table in enumerate(tables):
@@ -274,9 +298,10 @@ def _plugin_entries(tables: list[Any], errors: list[str]) -> list[PluginEntry]:
     return entries
 
 
-def _model_entries(tables: list[Any], errors: list[str]) -> list[ModelEntry]:
-    providers = [t.get("provider") for t in tables if isinstance(t, dict)]
-    adapters, missing = loader.provider_classes([p for p in providers if isinstance(p, str)])
+def _model_entries(
+    tables: list[Any], errors: list[str], extra: Mapping[str, type]
+) -> list[ModelEntry]:
+    adapters, missing = _resolve(tables, "provider", extra, loader.provider_classes)
     entries: list[ModelEntry] = []
     for index, table in enumerate(tables):
         path = f"models[{index}]"

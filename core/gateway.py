@@ -61,13 +61,15 @@ class Gateway:
 
     @classmethod
     def from_config(
-        cls, path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+        cls, path: str | os.PathLike[str], env: Mapping[str, str] | None = None, **classes: Any
     ) -> Gateway:
-        return cls(load_config(path, env), env)
+        """Build from a pipeline.toml file. `plugins=` / `providers=` name extra classes."""
+        return cls(load_config(path, env, **classes), env)
 
     @classmethod
-    def from_toml(cls, text: str, env: Mapping[str, str] | None = None) -> Gateway:
-        return cls(parse_config(text, env), env)
+    def from_toml(cls, text: str, env: Mapping[str, str] | None = None, **classes: Any) -> Gateway:
+        """Build from pipeline.toml text. `plugins=` / `providers=` name extra classes."""
+        return cls(parse_config(text, env, **classes), env)
 
     def _register_plugin(self, entry: Any, problems: list[str]) -> Any:
         where = f"pipeline[{entry.index}] ({entry.plugin})"
