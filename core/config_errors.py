@@ -66,4 +66,25 @@ def _walk(exc: BaseException, path: str, allowed: tuple[str, ...]) -> Iterator[s
     if isinstance(exc, KeyError):
         yield f"{path}: required key is missing"
         return
-    yield f"{path}: {exc}"
+    # attrs validators run in __init__, after cattrs annotated the fields, so the failing
+    # field is found on the validator's own frame (it receives the attrs.Attribute).
+    field = _validated_field(exc)
+    yield f"{_join(path, field) if field else path}: {_message(exc)}"
+
+
+def _validated_field(exc: BaseException) -> str | None:
+    tb = exc.__traceback__
+    found = None
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            if isinstance(value, attrs.Attribute):
+                found = value.name
+        tb = tb.tb_next
+    return found
+
+
+def _message(exc: BaseException) -> str:
+    # attrs' own validators put extra values after the message; the message is enough.
+    if exc.args and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return str(exc)

@@ -152,7 +152,9 @@ def test_models_list_and_retrieve(client):
 def test_wrong_key_is_authentication_error(gateway):
     with openai.OpenAI(base_url=gateway.base_url, api_key="sk-wrong", max_retries=0) as bad:
         with pytest.raises(openai.AuthenticationError) as raised:
-            bad.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "x"}])
+            bad.chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": "x"}]
+            )
     assert raised.value.code == "invalid_api_key"
     assert "sk-wrong" not in raised.value.response.text
 
@@ -243,8 +245,11 @@ def test_error_shapes_over_plain_http(gateway):
         (b"[1, 2]", 400, "invalid_json"),
         (b"", 400, "invalid_json"),
         (b'{"model": "gpt-test"}', 400, "missing_required_parameter"),
-        (b'{"model": "gpt-test", "messages": [{"role": "wizard", "content": "x"}]}', 400,
-         "invalid_value"),
+        (
+            b'{"model": "gpt-test", "messages": [{"role": "wizard", "content": "x"}]}',
+            400,
+            "invalid_value",
+        ),
         (b'{"model": "gpt-test", "messages": "hi"}', 400, "invalid_type"),
         (b'\xff\xfe{"model": 1}', 400, "invalid_json"),
     ]
