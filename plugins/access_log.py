@@ -13,6 +13,7 @@ from typing import IO, Any
 
 import attrs
 import orjson
+
 from litegate import Call, GatewayError, hookimpl
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 
 import attrs
+
 from litegate import Call, GatewayError, Principal, hookimpl
 from litegate.config_types import Secret
 

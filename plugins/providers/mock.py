@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
+
 from litegate import Call, Deployment, Reply, ReplyStream, hookimpl
 from litegate.config_types import Duration
 from litegate.errors import upstream_error

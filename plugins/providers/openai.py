@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import attrs
 import orjson
+
 from litegate import Call, Deployment, GatewayError, Reply, ReplyStream, hookimpl
 from litegate.errors import upstream_error
 from litegate.provider import ProviderAdapter

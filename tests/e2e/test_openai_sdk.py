@@ -150,11 +150,9 @@ def test_models_list_and_retrieve(client):
 
 
 def test_wrong_key_is_authentication_error(gateway):
-    with openai.OpenAI(base_url=gateway.base_url, api_key="sk-wrong", max_retries=0) as bad:
-        with pytest.raises(openai.AuthenticationError) as raised:
-            bad.chat.completions.create(
-                model="gpt-test", messages=[{"role": "user", "content": "x"}]
-            )
+    bad = openai.OpenAI(base_url=gateway.base_url, api_key="sk-wrong", max_retries=0)
+    with bad, pytest.raises(openai.AuthenticationError) as raised:
+        bad.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": "x"}])
     assert raised.value.code == "invalid_api_key"
     assert "sk-wrong" not in raised.value.response.text
 
@@ -189,9 +187,9 @@ def test_bad_request_names_the_field(client):
     ],
 )
 def test_upstream_errors_keep_their_class(serve_gateway, fake_openai, status, exception):
-    with _scripted_client(serve_gateway, fake_openai, f"error-{status}") as client:
-        with pytest.raises(exception) as raised:
-            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    client = _scripted_client(serve_gateway, fake_openai, f"error-{status}")
+    with client, pytest.raises(exception) as raised:
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
     response = raised.value.response
     assert response.status_code == (502 if status >= 500 else status)
     assert "sk-upstream-secret" not in response.text
@@ -203,9 +201,9 @@ def test_upstream_errors_keep_their_class(serve_gateway, fake_openai, status, ex
 
 
 def test_upstream_timeout_is_504(serve_gateway, fake_openai):
-    with _scripted_client(serve_gateway, fake_openai, "slow") as client:
-        with pytest.raises(openai.InternalServerError) as raised:
-            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    client = _scripted_client(serve_gateway, fake_openai, "slow")
+    with client, pytest.raises(openai.InternalServerError) as raised:
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
     assert raised.value.response.status_code == 504
     assert raised.value.code == "upstream_timeout"
 
@@ -220,9 +218,9 @@ provider = "openai"
 api_base = "http://127.0.0.1:{free_port()}/v1"
 api_key = "sk-upstream-secret-abcdef"
 """)
-    with openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0) as client:
-        with pytest.raises(openai.InternalServerError) as raised:
-            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    with client, pytest.raises(openai.InternalServerError) as raised:
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
     assert raised.value.response.status_code == 502
     assert raised.value.code == "upstream_unavailable"
 
