@@ -11,6 +11,7 @@ import pytest
 from ..gateway import Gateway
 from .fake_openai import FakeOpenAI
 from .server import GatewayServer
+from .services import POSTGRES_URL, REDIS_URL, require_service
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +49,17 @@ def serve_gateway() -> Iterator[Callable[..., GatewayServer]]:
     yield serve
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The test PostgreSQL (database ``test``); skips on machines without it."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis; skips on machines without it."""
+    require_service("Redis", "127.0.0.1", 6379)
+    return REDIS_URL

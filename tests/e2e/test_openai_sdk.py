@@ -302,3 +302,20 @@ def test_base64_embedding_decodes_to_floats(client):
     encoded = raw.http_response.json()["data"][0]["embedding"]
     values = struct.unpack("<8f", base64.b64decode(encoded))
     assert len(values) == 8
+
+
+def test_too_many_headers_is_431(serve_gateway):
+    server = serve_gateway('[server]\nmax_headers = 10\n[[models]]\nname = "m"\nprovider = "mock"\n')
+    headers = {f"x-extra-{i}": "1" for i in range(20)}
+    with httpx.Client() as http:
+        response = http.get(server.base_url + "/models", headers=headers)
+    assert response.status_code == 431
+    assert response.json()["error"]["code"] == "too_many_headers"
+    assert response.headers["x-request-id"]
+
+
+def test_bad_client_request_id_is_replaced(gateway):
+    with httpx.Client() as http:
+        response = http.get(gateway.url + "/health", headers={"x-request-id": "bad id\twith tab"})
+    assert response.headers["x-request-id"] != "bad id\twith tab"
+    assert len(response.headers["x-request-id"]) == 32

@@ -95,3 +95,29 @@ def test_serve_with_a_bad_config_exits_2_without_traceback(env, tmp_path):
     assert result.returncode == 2
     assert "server.port: expected an integer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_oversized_request_head_is_refused(env, tmp_path):
+    config = tmp_path / "small.toml"
+    config.write_text(
+        '[server]\nmax_header_size = "4KiB"\n[[models]]\nname = "m"\nprovider = "mock"\n'
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "litegate"), "serve", "--config", str(config), "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url, process)
+        small = httpx.get(url + "/health", headers={"x-pad": "a" * 1000})
+        assert small.status_code == 200
+        try:
+            big = httpx.get(url + "/health", headers={"x-pad": "a" * 8000})
+        except httpx.HTTPError:
+            pass  # the server may just close the connection
+        else:
+            assert big.status_code >= 400
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
