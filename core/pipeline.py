@@ -193,8 +193,9 @@ class Run:
         call.ended = time.perf_counter()
         error = None
         if exc is not None:
-            error = _client_gone() if isinstance(exc, asyncio.CancelledError) else None
-            error = error or as_gateway_error(exc, call)
+            # Cancelled (HTTP client gone) or closed early (in-process consumer stopped).
+            gone = isinstance(exc, asyncio.CancelledError | GeneratorExit)
+            error = _client_gone() if gone else as_gateway_error(exc, call)
             call.error = error
             call.status = error.status
         elif call.status is None:

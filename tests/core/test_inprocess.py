@@ -91,3 +91,14 @@ def test_two_gateways_in_one_process_are_independent():
     two = Gateway.from_toml('[[models]]\nname = "other"\nprovider = "mock"\n', {})
     assert one.pm is not two.pm
     assert one.model_names() == ["m"] and two.model_names() == ["other"]
+
+
+async def test_closing_a_stream_early_is_a_client_disconnect_not_an_error(tmp_path, caplog):
+    log = tmp_path / "calls.log"
+    toml = f'[[pipeline]]\nplugin = "logging"\npath = "{log}"\n' + MOCK
+    async with Gateway.from_toml(toml, {}) as gw:
+        chunks = await gw.chat(model="m", messages=MESSAGES, stream=True)
+        await chunks.__anext__()
+        await chunks.aclose()
+    assert '"status":499' in log.read_text() and '"client_disconnected"' in log.read_text()
+    assert "internal error" not in caplog.text
