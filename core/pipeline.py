@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
 from typing import Any
 
 import orjson
@@ -214,22 +214,24 @@ class Run:
 
     async def sse(self) -> AsyncIterator[bytes]:
         """The stream as server-sent-event bytes, ending in ``[DONE]`` (or an error event)."""
-        async for frame in self._frames():
-            if type(frame) is bytes:
-                yield encode_event(frame)
-            elif type(frame) is dict:
-                yield encode_event(orjson.dumps(frame))
-            else:  # a GatewayError mid-stream: OpenAI clients raise on an error event
-                yield encode_event(frame.body())  # type: ignore[union-attr]
-                return
+        async with aclosing(self._frames()) as frames:
+            async for frame in frames:
+                if type(frame) is bytes:
+                    yield encode_event(frame)
+                elif type(frame) is dict:
+                    yield encode_event(orjson.dumps(frame))
+                else:  # a GatewayError mid-stream: OpenAI clients raise on an error event
+                    yield encode_event(frame.body())  # type: ignore[union-attr]
+                    return
         yield DONE
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         """The stream as chunk dicts (the in-process API)."""
-        async for frame in self._frames():
-            if isinstance(frame, GatewayError):
-                raise frame
-            yield frame if type(frame) is dict else orjson.loads(frame)  # type: ignore[arg-type]
+        async with aclosing(self._frames()) as frames:
+            async for frame in frames:
+                if isinstance(frame, GatewayError):
+                    raise frame
+                yield frame if type(frame) is dict else orjson.loads(frame)  # type: ignore[arg-type]
 
     async def _frames(self) -> AsyncIterator[bytes | dict[str, Any] | GatewayError]:
         assert self.stream is not None
