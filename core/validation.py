@@ -85,8 +85,13 @@ def validate(endpoint: str, body: Any) -> None:
             raise _wrong_type(name, value, expected)
     if endpoint == "chat":
         _validate_messages(body["messages"])
-    elif endpoint == "embeddings" and body["input"] in ("", []):
-        raise GatewayError(400, "'input' must not be empty.", param="input", code="invalid_value")
+    elif endpoint == "embeddings":
+        _validate_embedding_input(body["input"])
+        dimensions = body.get("dimensions")
+        if dimensions is not None and dimensions < 1:
+            raise GatewayError(
+                400, "'dimensions' must be at least 1.", param="dimensions", code="invalid_value"
+            )
 
 
 def _validate_messages(messages: list[Any]) -> None:
@@ -111,8 +116,49 @@ def _validate_messages(messages: list[Any]) -> None:
                 code="invalid_value",
             )
         content = message.get("content")
-        if content is not None and not isinstance(content, str | list):
+        if isinstance(content, list):
+            _validate_parts(content, f"{where}.content")
+        elif content is not None and not isinstance(content, str):
             raise _wrong_type(f"{where}.content", content, (str, list))
+
+
+def _validate_parts(parts: list[Any], where: str) -> None:
+    for index, part in enumerate(parts):
+        at = f"{where}[{index}]"
+        if not isinstance(part, dict):
+            raise _wrong_type(at, part, (dict,))
+        kind = part.get("type")
+        if not isinstance(kind, str):
+            raise GatewayError(
+                400,
+                f"Missing or invalid '{at}.type': expected a string.",
+                param=f"{at}.type",
+                code="invalid_value",
+            )
+        if kind == "text" and not isinstance(part.get("text"), str):
+            raise _wrong_type(f"{at}.text", part.get("text"), (str,))
+
+
+def _validate_embedding_input(value: Any) -> None:
+    """A string, or an array of strings, of token ids, or of token-id arrays."""
+    if value in ("", []):
+        raise GatewayError(400, "'input' must not be empty.", param="input", code="invalid_value")
+    if isinstance(value, str):
+        return
+    for index, item in enumerate(value):
+        fine = (
+            isinstance(item, str)
+            or (type(item) is int)
+            or (isinstance(item, list) and item and all(type(t) is int for t in item))
+        )
+        if not fine:
+            raise GatewayError(
+                400,
+                f"Invalid value for 'input[{index}]': expected a string, a token id or an "
+                "array of token ids.",
+                param=f"input[{index}]",
+                code="invalid_value",
+            )
 
 
 def _wrong_type(name: str, value: Any, expected: tuple[type, ...]) -> GatewayError:

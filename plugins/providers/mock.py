@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from litegate import Call, Deployment, Reply, ReplyStream, hookimpl
+from litegate import Call, Deployment, GatewayError, Reply, ReplyStream, hookimpl
 from litegate.config_types import Duration
 from litegate.errors import upstream_error
 from litegate.provider import ProviderAdapter, completion_id, now
@@ -181,11 +181,21 @@ async def _stream(
     }
 
 
+_MAX_DIMENSIONS = 4096
+
+
 def _embeddings(request: dict[str, Any], model: str, options: Any) -> dict[str, Any]:
     inputs = request["input"]
     if isinstance(inputs, str) or (inputs and isinstance(inputs[0], int)):
         inputs = [inputs]
     dims = request.get("dimensions") or options.embedding_dimensions
+    if dims > _MAX_DIMENSIONS:
+        raise GatewayError(
+            400,
+            f"The mock provider makes at most {_MAX_DIMENSIONS} dimensions.",
+            param="dimensions",
+            code="invalid_value",
+        )
     as_base64 = request.get("encoding_format") == "base64"
     data = []
     tokens = 0

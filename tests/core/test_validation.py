@@ -36,3 +36,36 @@ def test_missing_and_empty():
         validate("embeddings", {"model": "m"})
     with pytest.raises(GatewayError, match="must not be empty"):
         validate("embeddings", {"model": "m", "input": []})
+
+
+@pytest.mark.parametrize(
+    ("content", "param"),
+    [
+        ([1], "messages[0].content[0]"),
+        ([{"text": "x"}], "messages[0].content[0].type"),
+        ([{"type": "text", "text": 5}], "messages[0].content[0].text"),
+    ],
+)
+def test_content_parts(content, param):
+    with pytest.raises(GatewayError) as raised:
+        validate("chat", {"model": "m", "messages": [{"role": "user", "content": content}]})
+    assert raised.value.param == param
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"input": [{"a": 1}]}, "input[0]"),
+        ({"input": [[]]}, "input[0]"),
+        ({"input": "x", "dimensions": 0}, "dimensions"),
+    ],
+)
+def test_embedding_inputs(body, param):
+    with pytest.raises(GatewayError) as raised:
+        validate("embeddings", {"model": "m", **body})
+    assert raised.value.param == param
+
+
+def test_token_id_inputs_are_valid():
+    validate("embeddings", {"model": "m", "input": [1, 2, 3]})
+    validate("embeddings", {"model": "m", "input": [[1, 2], [3]]})

@@ -250,6 +250,21 @@ def test_error_shapes_over_plain_http(gateway):
         ),
         (b'{"model": "gpt-test", "messages": "hi"}', 400, "invalid_type"),
         (b'\xff\xfe{"model": 1}', 400, "invalid_json"),
+        (
+            b'{"model": "gpt-test", "messages": [{"role": "user", "content": "\\ud800"}]}',
+            400,
+            "invalid_json",
+        ),
+        (
+            b'{"model": "gpt-test", "messages": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+            400,
+            "invalid_json",
+        ),
+        (
+            b'{"model": "gpt-test", "seed": 123456789012345678901234567890, "messages": []}',
+            400,
+            "invalid_type",
+        ),
     ]
     with httpx.Client() as http:
         for body, status, code in cases:
@@ -305,7 +320,9 @@ def test_base64_embedding_decodes_to_floats(client):
 
 
 def test_too_many_headers_is_431(serve_gateway):
-    server = serve_gateway('[server]\nmax_headers = 10\n[[models]]\nname = "m"\nprovider = "mock"\n')
+    server = serve_gateway(
+        '[server]\nmax_headers = 10\n[[models]]\nname = "m"\nprovider = "mock"\n'
+    )
     headers = {f"x-extra-{i}": "1" for i in range(20)}
     with httpx.Client() as http:
         response = http.get(server.base_url + "/models", headers=headers)
