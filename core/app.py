@@ -58,7 +58,10 @@ def create_app(gateway: Gateway) -> Starlette:
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.gateway = gateway
-    return RequestIdMiddleware(app, max_headers=gateway.config.server.max_headers)  # type: ignore[return-value]
+    server = gateway.config.server
+    return RequestIdMiddleware(  # type: ignore[return-value]
+        app, max_headers=server.max_headers, max_header_size=int(server.max_header_size)
+    )
 
 
 def _plugin_routes(gateway: Gateway) -> list[BaseRoute]:
@@ -101,11 +104,13 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 class RequestIdMiddleware:
     """Gives every HTTP request an id (the client's `x-request-id` when sane) and puts it on
-    every response, errors and 404s included. Also enforces the header-count limit."""
+    every response, errors and 404s included. Also enforces the header count and size limits
+    (the server's own limit only applies to heads that arrive in pieces)."""
 
-    def __init__(self, app: Any, *, max_headers: int) -> None:
+    def __init__(self, app: Any, *, max_headers: int, max_header_size: int) -> None:
         self.app = app
         self.max_headers = max_headers
+        self.max_header_size = max_header_size
         self.state = getattr(app, "state", None)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -113,11 +118,11 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = None
+        size = 0
         for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                if _CLIENT_REQUEST_ID.match(value):
-                    request_id = value
-                break
+            size += len(name) + len(value)
+            if name == b"x-request-id" and _CLIENT_REQUEST_ID.match(value):
+                request_id = value
         if request_id is None:
             request_id = uuid.uuid4().hex.encode()
         scope["litegate.request_id"] = request_id.decode()
@@ -128,6 +133,7 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
+        error = None
         if len(scope["headers"]) > self.max_headers:
             error = GatewayError(
                 431,
@@ -135,6 +141,14 @@ class RequestIdMiddleware:
                 f"{self.max_headers}; see server.max_headers).",
                 code="too_many_headers",
             )
+        elif size > self.max_header_size:
+            error = GatewayError(
+                431,
+                f"The request headers are too large (the limit is {self.max_header_size} "
+                "bytes; see server.max_header_size).",
+                code="headers_too_large",
+            )
+        if error is not None:
             await send_with_id(
                 {
                     "type": "http.response.start",

@@ -40,7 +40,8 @@ class Stash:
         self._data: dict[StashKey[Any], Any] = {}
 
     def __getitem__(self, key: StashKey[T]) -> T:
-        return self._data[key]  # type: ignore[no-any-return]  # the key's type parameter says
+        value: T = self._data[key]  # the key carries the type
+        return value
 
     def __setitem__(self, key: StashKey[T], value: T) -> None:
         self._data[key] = value

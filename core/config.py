@@ -183,7 +183,7 @@ def structure(data: Any, cls: type[T], path: str, errors: list[str]) -> T | None
 
 def options_class(owner: type, attr: str) -> type | None:
     cls = getattr(owner, attr, None)
-    return cls if attrs.has(cls) else None
+    return cls if isinstance(cls, type) and attrs.has(cls) else None
 
 
 def load_config(
@@ -321,7 +321,7 @@ def _model_entries(
             continue
         adapter = adapters[common.provider]
         options_cls = options_class(adapter, "Options")
-        options = None
+        options: Any = None
         if options_cls is not None:
             try:
                 options = converter.structure(extra, options_cls)
@@ -330,8 +330,8 @@ def _model_entries(
                 errors.extend(describe(exc, path, allowed))
                 continue
         elif extra:
-            allowed = ", ".join(_MODEL_COMMON_KEYS)
-            errors.extend(f"{path}.{key}: unknown key (known keys: {allowed})" for key in extra)
+            known = ", ".join(_MODEL_COMMON_KEYS)
+            errors.extend(f"{path}.{key}: unknown key (known keys: {known})" for key in extra)
             continue
         if common.api_base is not None and not common.api_base.startswith(("http://", "https://")):
             errors.append(f"{path}.api_base: expected an http(s):// URL, got {common.api_base!r}")

@@ -220,7 +220,10 @@ class Gateway:
         return await self._in_process("completions", {"model": model, "prompt": prompt, **params})
 
     async def embeddings(self, *, model: str, input: Any, **params: Any) -> dict[str, Any]:
-        return await self._in_process("embeddings", {"model": model, "input": input, **params})  # type: ignore[no-any-return]
+        result: dict[str, Any] = await self._in_process(
+            "embeddings", {"model": model, "input": input, **params}
+        )
+        return result
 
     def chat_sync(self, **kwargs: Any) -> Any:
         """`chat` for code without an event loop; ``stream=True`` gives a plain iterator."""

@@ -157,6 +157,7 @@ def provider_call(call: Call, deployment: Deployment) -> Reply | ReplyStream:
     Raise `GatewayError` for upstream errors (see ``litegate.errors.upstream_error``);
     `UpstreamTimeout` and `UpstreamConnectionError` from the transport become 504 and 502.
     """
+    raise NotImplementedError  # a spec: pluggy never calls this body
 
 
 # ---------------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def completion(
         acompletion(
             model=model,
             messages=messages,
-            api_base=api_base,  # type: ignore[no-any-return]
+            api_base=api_base,
             **params,
         )
     )

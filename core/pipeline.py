@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing
 from typing import Any
 
@@ -212,7 +212,7 @@ class Run:
         elif self.pipeline._on_failure:
             await dispatcher.notify(self.pipeline._on_failure, call=call, error=error)
 
-    async def sse(self) -> AsyncIterator[bytes]:
+    async def sse(self) -> AsyncGenerator[bytes, None]:
         """The stream as server-sent-event bytes, ending in ``[DONE]`` (or an error event)."""
         async with aclosing(self._frames()) as frames:
             async for frame in frames:
@@ -225,7 +225,7 @@ class Run:
                     return
         yield DONE
 
-    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
+    async def chunks(self) -> AsyncGenerator[dict[str, Any], None]:
         """The stream as chunk dicts (the in-process API)."""
         async with aclosing(self._frames()) as frames:
             async for frame in frames:
@@ -233,7 +233,7 @@ class Run:
                     raise frame
                 yield frame if type(frame) is dict else orjson.loads(frame)  # type: ignore[arg-type]
 
-    async def _frames(self) -> AsyncIterator[bytes | dict[str, Any] | GatewayError]:
+    async def _frames(self) -> AsyncGenerator[bytes | dict[str, Any] | GatewayError, None]:
         assert self.stream is not None
         call = self.call
         want_usage = _wants_usage(call.request)
@@ -247,14 +247,14 @@ class Run:
                 if call.ttft is None:
                     call.ttft = time.perf_counter() - call.started
                 if chunk_hooks:
-                    chunk = chunk if type(chunk) is dict else orjson.loads(chunk)
+                    chunk = chunk if isinstance(chunk, dict) else orjson.loads(chunk)
                     for impl in chunk_hooks:
                         chunk = impl.call_sync(call=call, chunk=chunk)
                         if chunk is None:
                             break
                     if chunk is None:
                         continue
-                if type(chunk) is bytes:
+                if isinstance(chunk, bytes):
                     if _USAGE_KEYS[0] in chunk or _USAGE_KEYS[1] in chunk:
                         parsed = orjson.loads(chunk)
                         call.usage = Usage.from_openai(parsed.get("usage"))

@@ -13,7 +13,8 @@ from .errors import GatewayError
 __all__ = ["validate"]
 
 _NUMBER = (int, float)
-_COMMON: dict[str, tuple[type, ...]] = {
+_Schema = dict[str, tuple[type, ...]]
+_COMMON: _Schema = {
     "model": (str,),
     "stream": (bool,),
     "stream_options": (dict,),
@@ -30,7 +31,7 @@ _COMMON: dict[str, tuple[type, ...]] = {
     "logit_bias": (dict,),
     "metadata": (dict,),
 }
-_CHAT = {
+_CHAT: _Schema = {
     **_COMMON,
     "messages": (list,),
     "tools": (list,),
@@ -40,15 +41,19 @@ _CHAT = {
     "logprobs": (bool,),
     "top_logprobs": (int,),
 }
-_COMPLETIONS = {**_COMMON, "prompt": (str, list), "echo": (bool,), "suffix": (str,)}
-_EMBEDDINGS = {
+_COMPLETIONS: _Schema = {**_COMMON, "prompt": (str, list), "echo": (bool,), "suffix": (str,)}
+_EMBEDDINGS: _Schema = {
     "model": (str,),
     "input": (str, list),
     "encoding_format": (str,),
     "dimensions": (int,),
     "user": (str,),
 }
-_SCHEMAS = {"chat": _CHAT, "completions": _COMPLETIONS, "embeddings": _EMBEDDINGS}
+_SCHEMAS: dict[str, _Schema] = {
+    "chat": _CHAT,
+    "completions": _COMPLETIONS,
+    "embeddings": _EMBEDDINGS,
+}
 _REQUIRED = {
     "chat": ("model", "messages"),
     "completions": ("model", "prompt"),

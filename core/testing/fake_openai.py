@@ -96,7 +96,7 @@ class FakeOpenAI:
     async def _read(self, request: web.Request) -> dict[str, Any]:
         body = orjson.loads(await request.read())
         self.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
-        return body  # type: ignore[no-any-return]
+        return body
 
     async def _scripted(self, request: web.Request, body: dict[str, Any]) -> web.Response | None:
         model = str(body.get("model", ""))

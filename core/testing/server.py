@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from typing import Any
+from typing import Any, Self
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -35,7 +35,7 @@ class BackgroundServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
-    def start(self) -> BackgroundServer:
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"server:{self.port}")
         self._thread.start()
         if not self._ready.wait(15) or self._error is not None:
@@ -79,7 +79,7 @@ class BackgroundServer:
         if self._thread is not None:
             self._thread.join(10)
 
-    def __enter__(self) -> BackgroundServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -93,7 +93,3 @@ class GatewayServer(BackgroundServer):
         self.gateway = gateway
         super().__init__(create_app(gateway))
         self.base_url = self.url + "/v1"
-
-    def __enter__(self) -> GatewayServer:
-        self.start()
-        return self
