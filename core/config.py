@@ -138,6 +138,8 @@ class _ModelCommon:
     connect_timeout: Duration = Duration(10)
     #: Connections kept open to this deployment's upstream (shared per base URL).
     max_connections: int = 1000
+    #: Drop request parameters this provider can't take, instead of answering 400.
+    drop_unsupported: bool = False
 
 
 _MODEL_COMMON_KEYS = tuple(field.name for field in attrs.fields(_ModelCommon))
@@ -156,6 +158,7 @@ class ModelEntry:
     timeout: Duration
     connect_timeout: Duration
     max_connections: int
+    drop_unsupported: bool
     adapter: type
     options: Any
 
@@ -347,6 +350,7 @@ def _model_entries(
                 timeout=common.timeout,
                 connect_timeout=common.connect_timeout,
                 max_connections=common.max_connections,
+                drop_unsupported=common.drop_unsupported,
                 adapter=adapter,
                 options=options,
             )

@@ -27,5 +27,7 @@ class Deployment:
     connect_timeout: float
     #: The adapter's structured `Options` for this entry (None when it declares none).
     options: Any
+    #: Drop parameters the provider can't take instead of rejecting the call.
+    drop_unsupported: bool = False
     #: The pooled upstream client for `api_base` (shared by deployments with the same base).
     client: UpstreamClient | None = None

@@ -109,6 +109,7 @@ class Gateway:
                 timeout=float(entry.timeout),
                 connect_timeout=float(entry.connect_timeout),
                 options=entry.options,
+                drop_unsupported=entry.drop_unsupported,
             )
             if api_base and getattr(adapter, "uses_http", True):
                 deployment.client = self.transports.client(api_base, entry.max_connections)

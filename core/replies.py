@@ -21,7 +21,7 @@ Chunk = bytes | dict[str, Any]
 class Reply:
     """A whole answer. `data` is parsed lazily from `raw`; assigning `data` drops `raw`."""
 
-    __slots__ = ("_data", "headers", "raw", "status")
+    __slots__ = ("_data", "content_type", "headers", "raw", "status")
 
     def __init__(
         self,
@@ -30,9 +30,13 @@ class Reply:
         raw: bytes | None = None,
         status: int = 200,
         headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
     ) -> None:
         if data is None and raw is None:
             raise ValueError("a Reply needs data or raw bytes")
+        #: Non-JSON replies (audio) carry their bytes in `raw` and their own content type;
+        #: their `data` is empty.
+        self.content_type = content_type
         self._data = data
         self.raw = raw
         self.status = status
@@ -42,7 +46,8 @@ class Reply:
     def data(self) -> dict[str, Any]:
         if self._data is None:
             assert self.raw is not None
-            self._data = orjson.loads(self.raw)
+            is_json = self.content_type == "application/json"
+            self._data = orjson.loads(self.raw) if is_json else {}
         return self._data
 
     @data.setter

@@ -76,7 +76,13 @@ class ModelEndpoint:
                 assert run.reply is not None
                 headers_out = {**run.reply.headers, **call.response_headers}
                 try:
-                    await send_bytes(send, run.reply.status, run.reply.body(), headers_out)
+                    await send_bytes(
+                        send,
+                        run.reply.status,
+                        run.reply.body(),
+                        headers_out,
+                        _content_type(run.reply.content_type),
+                    )
                 except BaseException as exc:
                     await run.finish(exc)
                     raise
@@ -97,6 +103,14 @@ class ModelEndpoint:
         except asyncio.CancelledError:
             if not watch.absorb():
                 raise
+
+
+_JSON = "application/json"
+_JSON_HEADER = (b"content-type", b"application/json")
+
+
+def _content_type(value: str) -> tuple[bytes, bytes]:
+    return _JSON_HEADER if value == _JSON else (b"content-type", value.encode("latin-1"))
 
 
 class ModelsEndpoint:
