@@ -1,0 +1,229 @@
+"""Measurements, their medians over repeats, and the Markdown report with the verdicts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import attrs
+
+from .load import Scenario
+
+TARGETS = ("direct", "httpx", "aiohttp", "litegate")
+FLOOR = "aiohttp"
+
+# The done-when criteria.
+MAX_CPU_RATIO = 1.5
+MIN_SLOW_THROUGHPUT_RATIO = 0.8
+MAX_P50_OVERHEAD_MS = 1.0
+
+
+@attrs.define
+class Measurement:
+    """One measured run of one scenario against one target."""
+
+    scenario: str
+    target: str
+    ok: int
+    errors: int
+    first_error: str | None
+    wall: float
+    p50_ms: float | None
+    p99_ms: float | None
+    #: CPU seconds of the server under test (None for `direct`: nothing is in between).
+    gateway_cpu: float | None
+    #: CPU seconds of the load generator plus the fake upstream.
+    load_cpu: float
+    #: Seconds the gateway's core spent on anything but the gateway (other processes, the
+    #: hypervisor's other guests): the noise in this run.
+    noise: float
+    rss_mib: float | None
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.wall if self.wall else 0.0
+
+    @property
+    def cpu_per_1000(self) -> float | None:
+        if self.gateway_cpu is None or not self.ok:
+            return None
+        return self.gateway_cpu / (self.ok + self.errors) * 1000
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+@attrs.define
+class Row:
+    """One target in one scenario: the median of each figure over repeats (errors summed)."""
+
+    scenario: str
+    target: str
+    ok: int
+    errors: int
+    first_error: str | None
+    rps: float
+    p50_ms: float | None
+    p99_ms: float | None
+    cpu_per_1000: float | None
+    gateway_core_pct: float | None
+    load_core_pct: float
+    noise_pct: float
+    rss_mib: float | None
+
+    @classmethod
+    def of(cls, runs: list[Measurement]) -> Row:
+        return cls(
+            scenario=runs[0].scenario,
+            target=runs[0].target,
+            ok=sum(r.ok for r in runs),
+            errors=sum(r.errors for r in runs),
+            first_error=next((r.first_error for r in runs if r.first_error), None),
+            rps=statistics.median(r.rps for r in runs),
+            p50_ms=_median([r.p50_ms for r in runs]),
+            p99_ms=_median([r.p99_ms for r in runs]),
+            cpu_per_1000=_median([r.cpu_per_1000 for r in runs]),
+            gateway_core_pct=_median(
+                [None if r.gateway_cpu is None else 100 * r.gateway_cpu / r.wall for r in runs]
+            ),
+            load_core_pct=statistics.median(100 * r.load_cpu / r.wall for r in runs),
+            noise_pct=statistics.median(100 * r.noise / r.wall for r in runs),
+            rss_mib=_median([r.rss_mib for r in runs]),
+        )
+
+
+Rows = dict[tuple[str, str], Row]
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def render(rows: Rows, scenarios: Sequence[Scenario], setup: str) -> str:
+    lines = [
+        "# litegate benchmark results",
+        "",
+        setup + " How to read this: [README.md](README.md).",
+        "",
+        "| scenario | target | ok / errors | req/s | p50 ms | p99 ms | p50 - direct ms "
+        "| CPU-s / 1000 req | CPU ÷ aiohttp | gateway core % | load core % | noise % "
+        "| peak RSS MiB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario in scenarios:
+        direct = rows[scenario.name, "direct"]
+        floor = rows[scenario.name, FLOOR]
+        for target in TARGETS:
+            row = rows[scenario.name, target]
+            overhead = None if target == "direct" else _diff(row.p50_ms, direct.p50_ms)
+            lines.append(
+                f"| {scenario.name} | {target} | {row.ok} / {row.errors} | {row.rps:.0f} "
+                f"| {_fmt(row.p50_ms)} | {_fmt(row.p99_ms)} | {_fmt(overhead)} "
+                f"| {_fmt(row.cpu_per_1000)} "
+                f"| {_fmt(_ratio(row.cpu_per_1000, floor.cpu_per_1000))} "
+                f"| {_fmt(row.gateway_core_pct, 0)} | {row.load_core_pct:.0f} "
+                f"| {row.noise_pct:.0f} | {_fmt(row.rss_mib, 0)} |"
+            )
+    lines += ["", "Scenarios:", ""]
+    lines += [f"- `{s.name}`: {s.description}." for s in scenarios]
+    lines += [
+        "",
+        "## litegate ÷ aiohttp floor (same run)",
+        "",
+        "| scenario | CPU per request | req/s | p50 - direct ms: litegate / aiohttp |",
+        "|---|---:|---:|---:|",
+    ]
+    for scenario in scenarios:
+        ours, floor = rows[scenario.name, "litegate"], rows[scenario.name, FLOOR]
+        direct = rows[scenario.name, "direct"]
+        lines.append(
+            f"| {scenario.name} | {_fmt(_ratio(ours.cpu_per_1000, floor.cpu_per_1000))} "
+            f"| {_fmt(_ratio(ours.rps, floor.rps))} "
+            f"| {_fmt(_diff(ours.p50_ms, direct.p50_ms))} / "
+            f"{_fmt(_diff(floor.p50_ms, direct.p50_ms))} |"
+        )
+    lines += ["", "## Done-when criteria", ""]
+    lines += [f"- {'PASS' if ok else 'FAIL'}: {text}" for ok, text in criteria(rows, scenarios)]
+    failed = [r for r in rows.values() if r.errors]
+    if failed:
+        lines += ["", "Errors seen:", ""]
+        lines += [
+            f"- {r.scenario} / {r.target}: {r.errors}, first: `{r.first_error}`" for r in failed
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def criteria(rows: Rows, scenarios: Sequence[Scenario]) -> list[tuple[bool, str]]:
+    found = []
+    names = {s.name for s in scenarios}
+    for name in (s.name for s in scenarios):
+        ratio = _ratio(rows[name, "litegate"].cpu_per_1000, rows[name, FLOOR].cpu_per_1000)
+        found.append(
+            (
+                ratio is not None and ratio <= MAX_CPU_RATIO,
+                f"{name}: litegate CPU per request is {_fmt(ratio)}x the aiohttp floor's "
+                f"(at most {MAX_CPU_RATIO}x)",
+            )
+        )
+    if "slow-256" in names:
+        slow, slow_floor = rows["slow-256", "litegate"], rows["slow-256", FLOOR]
+        ratio = _ratio(slow.rps, slow_floor.rps)
+        found.append(
+            (
+                slow.errors == 0 and ratio is not None and ratio >= MIN_SLOW_THROUGHPUT_RATIO,
+                f"slow-256: {slow.ok} calls, {slow.errors} errors, throughput {_fmt(ratio)}x "
+                f"the floor's (all succeed, at least {MIN_SLOW_THROUGHPUT_RATIO}x)",
+            )
+        )
+    if "chat-1" in names:
+        overhead = _diff(rows["chat-1", "litegate"].p50_ms, rows["chat-1", "direct"].p50_ms)
+        found.append(
+            (
+                overhead is not None and overhead < MAX_P50_OVERHEAD_MS,
+                f"chat-1: litegate p50 latency overhead vs direct is {_fmt(overhead)} ms "
+                f"(under {MAX_P50_OVERHEAD_MS} ms)",
+            )
+        )
+    return found
+
+
+def describe_setup(
+    command: str, seconds: float, gateway_core: int | None, load_core: int | None, repeat: int
+) -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    root = Path(__file__).resolve().parent.parent
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+    ).stdout.strip()
+    pinning = (
+        f"Gateway pinned to CPU {gateway_core}, load generator + fake upstream to CPU {load_core}"
+        if gateway_core is not None
+        else "Nothing pinned (fewer than 2 CPUs)"
+    )
+    return (
+        f"Written by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s "
+        f"({os.cpu_count()} x {model}, Python {platform.python_version()}, litegate "
+        f"{commit or '?'}). {pinning}; {repeat} run(s) per cell, interleaved, medians shown."
+    )

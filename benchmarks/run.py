@@ -1,0 +1,356 @@
+"""Run the whole benchmark and write a Markdown table: ``python -m benchmarks.run [--quick]``.
+
+Starts the fake upstream, the two bare passthrough proxies and litegate (chain: auth with a
+master key, logging to a file), then for every scenario measures, back to back:
+
+- ``direct``: the load generator straight to the fake upstream;
+- ``httpx``, ``aiohttp``: Starlette + Hypercorn passthrough proxies (the floor of our stack);
+- ``litegate``: ``litegate serve`` with that chain.
+
+Every server that stands between the load and the upstream is pinned to one core; the load
+generator, the fake upstream and this script to the other. The gateway's CPU time comes
+from /proc/<pid>/stat (utime + stime of it and any children) taken just before and after
+each measured run, so it counts only the work done for those requests. See README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import attrs
+import orjson
+
+from .load import MASTER_KEY, SCENARIOS, Scenario
+from .procfs import core_busy_seconds, cpu_seconds, peak_rss_mib, reset_peak_rss
+from .report import TARGETS, Measurement, Row, describe_setup, render
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "benchmarks"
+OUT = HERE / "out"
+
+LITEGATE_CONFIG = """\
+# Written by benchmarks/run.py: the chain the benchmark's done-when criteria name.
+[server]
+host = "127.0.0.1"
+port = {port}
+workers = 1
+
+[state]
+kv = "memory:"
+db = "sqlite:///{out}/litegate.db"
+
+[[pipeline]]
+plugin = "auth"
+master_key = "{key}"
+
+[[pipeline]]
+plugin = "logging"
+path = "{out}/litegate-access.log"
+
+[[models]]
+name = "bench"
+provider = "openai"
+api_base = "{upstream}/v1"
+api_key = "sk-upstream"
+
+[[models]]
+name = "slow"
+provider = "openai"
+api_base = "{upstream}/v1"
+api_key = "sk-upstream"
+
+[[models]]
+name = "bench-embed"
+provider = "openai"
+api_base = "{upstream}/v1"
+api_key = "sk-upstream"
+"""
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _child_env() -> dict[str, str]:
+    # No proxy variables: httpx honours them, and every byte must stay on 127.0.0.1.
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def _pinned(core: int | None) -> Callable[[], None] | None:
+    if core is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {core})
+
+
+@attrs.define
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+    @classmethod
+    def start(cls, name: str, port: int, argv: list[str], core: int | None) -> Server:
+        log = (OUT / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=_child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_pinned(core),  # safe: this script starts no threads
+        )
+        return cls(name, port, process, log)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def _ready(server: Server, scenario: Scenario, timeout: float = 30.0) -> None:
+    """Wait until one real request through `server` succeeds."""
+    body = orjson.dumps(scenario.body)
+    headers = {"authorization": f"Bearer {MASTER_KEY}", "content-type": "application/json"}
+    deadline = time.monotonic() + timeout
+    problem = ""
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            break
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            connection.request("POST", scenario.path, body, headers)
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            if response.status == 200:
+                return
+            problem = f"status {response.status}"
+        except OSError as exc:
+            problem = str(exc)
+        time.sleep(0.2)
+    raise SystemExit(
+        f"{server.name} did not answer on port {server.port} ({problem}); "
+        f"see {OUT / (server.name + '.log')}"
+    )
+
+
+# -- measuring ---------------------------------------------------------------------------
+
+
+@attrs.define
+class Bench:
+    quick: bool
+    duration: float
+    gateway_core: int | None
+    load_core: int | None
+    upstream: Server
+    targets: dict[str, Server]
+
+    def measure(self, scenario: Scenario, target: str) -> Measurement:
+        server = self.targets[target]
+        requests = scenario.requests[1 if self.quick else 0]
+        # Every connection gets at least one warm-up request, so every pool is filled.
+        warmup = max(scenario.connections, requests // 10)
+        argv = [
+            sys.executable,
+            "-m",
+            "benchmarks.load",
+            f"--port={server.port}",
+            f"--scenario={scenario.name}",
+            f"--requests={requests}",
+            f"--warmup={warmup}",
+            f"--duration={self.duration}",
+        ]
+        load = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=_child_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            preexec_fn=_pinned(self.load_core),
+        )
+        assert load.stdin is not None and load.stdout is not None
+        try:
+            ready = orjson.loads(load.stdout.readline() or b"{}")
+            if not ready.get("ready"):
+                raise SystemExit(f"the load generator failed against {target}")
+            measured = target != "direct"
+            core = self.gateway_core
+            reset_peak_rss(server.process.pid)
+            gateway_before = cpu_seconds(server.process.pid) if measured else 0.0
+            load_before = cpu_seconds(load.pid) + cpu_seconds(self.upstream.process.pid)
+            busy_before = core_busy_seconds(core) if core is not None else 0.0
+            load.stdin.write(b"go\n")
+            load.stdin.flush()
+            result = orjson.loads(load.stdout.readline() or b"{}")
+            gateway_after = cpu_seconds(server.process.pid) if measured else 0.0
+            load_after = cpu_seconds(load.pid) + cpu_seconds(self.upstream.process.pid)
+            busy_after = core_busy_seconds(core) if core is not None else 0.0
+        finally:
+            load.stdin.close()
+            try:
+                load.wait(30)
+            except subprocess.TimeoutExpired:
+                load.kill()
+                load.wait()
+        if "ok" not in result:
+            raise SystemExit(f"the load generator failed against {target}")
+        return Measurement(
+            scenario=scenario.name,
+            target=target,
+            ok=result["ok"],
+            errors=result["errors"] + ready.get("warmup_errors", 0),
+            first_error=result["first_error"],
+            wall=result["wall"],
+            p50_ms=None if result["p50"] is None else result["p50"] * 1000,
+            p99_ms=None if result["p99"] is None else result["p99"] * 1000,
+            gateway_cpu=gateway_after - gateway_before if measured else None,
+            load_cpu=load_after - load_before,
+            noise=busy_after - busy_before - (gateway_after - gateway_before),
+            rss_mib=peak_rss_mib(server.process.pid) if measured else None,
+        )
+
+
+# -- main --------------------------------------------------------------------------------
+
+
+def _cores(args: argparse.Namespace) -> None:
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        print("warning: fewer than 2 CPUs; nothing is pinned", file=sys.stderr)
+        args.gateway_core = args.load_core = None
+        return
+    if args.gateway_core is None:
+        args.gateway_core = available[0]
+    if args.load_core is None:
+        args.load_core = next(c for c in available if c != args.gateway_core)
+
+
+def start_servers(args: argparse.Namespace) -> tuple[Server, dict[str, Server]]:
+    python = sys.executable
+    up_port = _free_port()
+    upstream_url = f"http://127.0.0.1:{up_port}"
+    upstream = Server.start(
+        "upstream",
+        up_port,
+        [python, "-m", "benchmarks.upstream", f"--port={up_port}"],
+        args.load_core,
+    )
+    targets = {"direct": upstream}
+    try:
+        for client in ("httpx", "aiohttp"):
+            port = _free_port()
+            argv = [python, "-m", "benchmarks.proxies", client, f"--port={port}"]
+            targets[client] = Server.start(
+                client, port, [*argv, f"--upstream={upstream_url}"], args.gateway_core
+            )
+        port = _free_port()
+        config = OUT / "litegate-bench.toml"
+        config.write_text(
+            LITEGATE_CONFIG.format(port=port, out=OUT, key=MASTER_KEY, upstream=upstream_url)
+        )
+        (OUT / "litegate-access.log").unlink(missing_ok=True)
+        argv = [python, "-m", "litegate.cli", "serve", f"--config={config}"]
+        targets["litegate"] = Server.start("litegate", port, argv, args.gateway_core)
+        for server in targets.values():
+            _ready(server, SCENARIOS[0])
+    except BaseException:
+        for server in targets.values():
+            server.stop()
+        raise
+    return upstream, targets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests (about 2 min)")
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="runs per cell (default 3; 1 quick)"
+    )
+    parser.add_argument("--duration", type=float, default=None, help="max seconds per run")
+    parser.add_argument("--scenario", action="append", help="only these (repeatable)")
+    parser.add_argument("--gateway-core", type=int)
+    parser.add_argument("--load-core", type=int)
+    parser.add_argument("--output", type=Path, help="default benchmarks/RESULTS.md (full runs)")
+    args = parser.parse_args()
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else 3
+    if args.duration is None:
+        args.duration = 4.0 if args.quick else 10.0
+    scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
+    if args.output is None:
+        # Only a complete full run replaces the committed table.
+        partial = args.quick or len(scenarios) < len(SCENARIOS)
+        args.output = OUT / "RESULTS-partial.md" if partial else HERE / "RESULTS.md"
+    _cores(args)
+    if args.load_core is not None:
+        os.sched_setaffinity(0, {args.load_core})
+    OUT.mkdir(exist_ok=True)
+    started = time.monotonic()
+
+    upstream, targets = start_servers(args)
+    bench = Bench(args.quick, args.duration, args.gateway_core, args.load_core, upstream, targets)
+    runs: dict[tuple[str, str], list[Measurement]] = {}
+    try:
+        for scenario in scenarios:
+            for _ in range(args.repeat):
+                # Targets interleaved, so each ratio compares runs minutes apart at most.
+                for target in TARGETS:
+                    result = bench.measure(scenario, target)
+                    runs.setdefault((scenario.name, target), []).append(result)
+                    print(
+                        f"{scenario.name:>10} {target:>8}: {result.rps:7.0f} req/s, "
+                        f"p50 {_ms(result.p50_ms)} ms, CPU {_ms(result.cpu_per_1000)} s/1000, "
+                        f"errors {result.errors}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+    finally:
+        for server in targets.values():
+            server.stop()
+
+    rows = {key: Row.of(value) for key, value in runs.items()}
+    command = "python -m benchmarks.run " + " ".join(sys.argv[1:])
+    setup = describe_setup(
+        command.strip(),
+        time.monotonic() - started,
+        args.gateway_core,
+        args.load_core,
+        args.repeat,
+    )
+    report = render(rows, scenarios, setup)
+    args.output.write_text(report)
+    print(report)
+    print(f"written to {args.output}", file=sys.stderr)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+if __name__ == "__main__":
+    main()
