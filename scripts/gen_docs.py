@@ -52,10 +52,12 @@ def field_comments(cls: type) -> dict[str, str]:
     Like Sphinx: the ``#:`` lines right above a field, or one at the end of its first line.
     """
     source = textwrap.dedent(inspect.getsource(cls))
-    comments: dict[int, str] = {}
+    above: dict[int, str] = {}  # comment-only lines
+    trailing: dict[int, str] = {}  # comments after code
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT and token.string.startswith("#:"):
-            comments[token.start[0]] = token.string[2:].strip()
+            alone = token.line.lstrip().startswith("#")
+            (above if alone else trailing)[token.start[0]] = token.string[2:].strip()
     class_node = ast.parse(source).body[0]
     assert isinstance(class_node, ast.ClassDef)
     found: dict[str, str] = {}
@@ -64,11 +66,11 @@ def field_comments(cls: type) -> dict[str, str]:
             continue
         lines = []
         line = node.lineno - 1
-        while line in comments:
-            lines.insert(0, comments[line])
+        while line in above:
+            lines.insert(0, above[line])
             line -= 1
-        if node.lineno in comments:
-            lines.append(comments[node.lineno])
+        if node.lineno in trailing:
+            lines.append(trailing[node.lineno])
         if lines:
             found[node.target.id] = " ".join(lines)
     return found
