@@ -1,0 +1,95 @@
+"""A webhook receiver over real HTTP, for testing pipelines that use the `webhook` plugin.
+
+    with WebhookReceiver() as receiver:
+        ...  # pipeline.toml: url = receiver.url
+        events = receiver.wait_for_events(3, timeout=5)
+
+`fail_next(n)` answers the next `n` POSTs with an error status (503 unless told), so retries
+can be rehearsed. It runs aiohttp (which litegate already depends on) in its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+from aiohttp import web
+
+from litegate.testing import free_port
+
+__all__ = ["WebhookReceiver"]
+
+
+class WebhookReceiver:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/events"
+        #: Every accepted POST's body (a list of events), in arrival order.
+        self.batches: list[list[dict[str, Any]]] = []
+        #: Every POST's headers (lower-case names), refused ones included.
+        self.requests: list[dict[str, str]] = []
+        self._failures: list[int] = []
+        self._changed = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        with self._changed:
+            return [event for batch in self.batches for event in batch]
+
+    def fail_next(self, count: int, status: int = 503) -> None:
+        with self._changed:
+            self._failures.extend([status] * count)
+
+    def wait_for_events(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Block until at least `count` events arrived (or `timeout`); return all of them."""
+        with self._changed:
+            self._changed.wait_for(lambda: sum(map(len, self.batches)) >= count, timeout)
+        return self.events
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> WebhookReceiver:
+        self._thread = threading.Thread(target=self._run, daemon=True, name="webhook-receiver")
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the webhook receiver did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> WebhookReceiver:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        app = web.Application()
+        app.router.add_post("/events", self._receive)
+        runner = web.AppRunner(app, access_log=None)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        with self._changed:
+            self.requests.append({k.lower(): v for k, v in request.headers.items()})
+            if self._failures:
+                return web.Response(status=self._failures.pop(0))
+            self.batches.append(json.loads(body))
+            self._changed.notify_all()
+        return web.Response(status=204)
