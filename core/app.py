@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from .errors import GatewayError
 from .gateway import Gateway
-from .routes import HealthEndpoint, ModelEndpoint, ModelsEndpoint, ReadyEndpoint
+from .routes import HealthEndpoint, ModelEndpoint, ModelsEndpoint, ReadyEndpoint, UploadEndpoint
 
 __all__ = ["create_app"]
 
@@ -37,6 +37,13 @@ def create_app(gateway: Gateway) -> Starlette:
         Route("/v1/chat/completions", ModelEndpoint(gateway, "chat"), methods=["POST"]),
         Route("/v1/completions", ModelEndpoint(gateway, "completions"), methods=["POST"]),
         Route("/v1/embeddings", ModelEndpoint(gateway, "embeddings"), methods=["POST"]),
+        Route("/v1/images/generations", ModelEndpoint(gateway, "images"), methods=["POST"]),
+        Route("/v1/audio/speech", ModelEndpoint(gateway, "speech"), methods=["POST"]),
+        Route(
+            "/v1/audio/transcriptions", UploadEndpoint(gateway, "transcriptions"), methods=["POST"]
+        ),
+        Route("/v1/moderations", ModelEndpoint(gateway, "moderations"), methods=["POST"]),
+        Route("/v1/rerank", ModelEndpoint(gateway, "rerank"), methods=["POST"]),
         Route("/v1/models", ModelsEndpoint(gateway), methods=["GET"]),
         Route("/v1/models/{model:path}", ModelsEndpoint(gateway), methods=["GET"]),
         Route("/health", HealthEndpoint(), methods=["GET"]),

@@ -154,7 +154,9 @@ class Pipeline:
 
     async def _response_side(self, call: Call, reply: Reply, reached: int) -> Reply:
         call.ttft = time.perf_counter() - call.started
-        if self._post:
+        if reply.content_type != "application/json":
+            pass  # audio or text: nothing for JSON-minded plugins to see, no usage inside
+        elif self._post:
             body = reply.data
             for impl in self.dispatcher.reversed("post_call", reached):
                 changed = await impl(call=call, response=body)

@@ -22,11 +22,12 @@ from .asgi_io import (
     send_json,
 )
 from .errors import GatewayError
+from .multipart import parse_multipart
 
 if TYPE_CHECKING:
     from .gateway import Gateway
 
-__all__ = ["HealthEndpoint", "ModelEndpoint", "ModelsEndpoint", "ReadyEndpoint"]
+__all__ = ["HealthEndpoint", "ModelEndpoint", "ModelsEndpoint", "ReadyEndpoint", "UploadEndpoint"]
 
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -56,11 +57,14 @@ class ModelEndpoint:
         self.endpoint = endpoint
         self.max_body = int(gateway.config.server.max_body_size)
 
+    async def parse(self, body: bytes, headers: dict[str, str]) -> Any:
+        return parse_json(body)
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = request_headers(scope)
         try:
             body = await read_body(receive, headers, self.max_body)
-            request = parse_json(body)
+            request = await self.parse(body, headers)
             call = self.gateway.new_call(
                 self.endpoint, request, headers=headers, request_id=scope.get("litegate.request_id")
             )
@@ -103,6 +107,13 @@ class ModelEndpoint:
         except asyncio.CancelledError:
             if not watch.absorb():
                 raise
+
+
+class UploadEndpoint(ModelEndpoint):
+    """POST /v1/audio/transcriptions: a multipart/form-data upload instead of JSON."""
+
+    async def parse(self, body: bytes, headers: dict[str, str]) -> Any:
+        return await parse_multipart(body, headers)
 
 
 _JSON = "application/json"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import GatewayError
+from .multipart import UploadedFile
 
 __all__ = ["validate"]
 
@@ -49,15 +50,62 @@ _EMBEDDINGS: _Schema = {
     "dimensions": (int,),
     "user": (str,),
 }
+_IMAGES: _Schema = {
+    "model": (str,),
+    "prompt": (str,),
+    "n": (int,),
+    "size": (str,),
+    "quality": (str,),
+    "style": (str,),
+    "response_format": (str,),
+    "background": (str,),
+    "output_format": (str,),
+    "user": (str,),
+}
+_SPEECH: _Schema = {
+    "model": (str,),
+    "input": (str,),
+    "voice": (str, dict),
+    "instructions": (str,),
+    "response_format": (str,),
+    "speed": _NUMBER,
+}
+_TRANSCRIPTIONS: _Schema = {
+    "model": (str,),
+    "file": (UploadedFile,),
+    "language": (str,),
+    "prompt": (str,),
+    "response_format": (str,),
+    "temperature": _NUMBER,
+    "timestamp_granularities": (list,),
+}
+_MODERATIONS: _Schema = {"model": (str,), "input": (str, list)}
+_RERANK: _Schema = {
+    "model": (str,),
+    "query": (str,),
+    "documents": (list,),
+    "top_n": (int,),
+    "return_documents": (bool,),
+}
 _SCHEMAS: dict[str, _Schema] = {
     "chat": _CHAT,
     "completions": _COMPLETIONS,
     "embeddings": _EMBEDDINGS,
+    "images": _IMAGES,
+    "speech": _SPEECH,
+    "transcriptions": _TRANSCRIPTIONS,
+    "moderations": _MODERATIONS,
+    "rerank": _RERANK,
 }
 _REQUIRED = {
     "chat": ("model", "messages"),
     "completions": ("model", "prompt"),
     "embeddings": ("model", "input"),
+    "images": ("model", "prompt"),
+    "speech": ("model", "input", "voice"),
+    "transcriptions": ("model", "file"),
+    "moderations": ("model", "input"),
+    "rerank": ("model", "query", "documents"),
 }
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _TYPE_NAMES = {
@@ -67,6 +115,7 @@ _TYPE_NAMES = {
     float: "a number",
     list: "an array",
     dict: "an object",
+    UploadedFile: "a file",
 }
 
 
@@ -90,6 +139,10 @@ def validate(endpoint: str, body: Any) -> None:
             raise _wrong_type(name, value, expected)
     if endpoint == "chat":
         _validate_messages(body["messages"])
+    elif endpoint == "rerank" and not body["documents"]:
+        raise GatewayError(
+            400, "'documents' must not be empty.", param="documents", code="invalid_value"
+        )
     elif endpoint == "embeddings":
         _validate_embedding_input(body["input"])
         dimensions = body.get("dimensions")

@@ -60,6 +60,11 @@ class FakeOpenAI:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_post("/v1/audio/speech", self._speech)
+        app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
+        app.router.add_post("/v1/moderations", self._moderations)
+        app.router.add_post("/v1/rerank", self._rerank)
         self._runner = web.AppRunner(app, access_log=None)
         loop.run_until_complete(self._runner.setup())
         loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
@@ -246,6 +251,62 @@ class FakeOpenAI:
                 "data": data,
                 "model": body["model"],
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    async def _images(self, request: web.Request) -> web.StreamResponse:
+        body = await self._read(request)
+        data = [
+            {"b64_json": base64.b64encode(b"fake-image").decode(), "revised_prompt": body["prompt"]}
+            for _ in range(body.get("n") or 1)
+        ]
+        return _json({"created": int(time.time()), "data": data})
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        body = await self._read(request)
+        return web.Response(
+            body=b"ID3fake-mp3:" + body["input"].encode(), content_type="audio/mpeg"
+        )
+
+    async def _transcriptions(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        upload = form["file"]
+        assert isinstance(upload, web.FileField), "the file must arrive as a file part"
+        data = upload.file.read()
+        fields = {k: v for k, v in form.items() if k != "file"}
+        record = {**fields, "file": (upload.filename, upload.content_type, data)}
+        self.requests.append(
+            {"path": request.path, "headers": dict(request.headers), "body": record}
+        )
+        text = f"heard {len(data)} bytes"
+        if fields.get("response_format") == "text":
+            return web.Response(text=text, content_type="text/plain")
+        return _json({"text": text})
+
+    async def _moderations(self, request: web.Request) -> web.StreamResponse:
+        body = await self._read(request)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        results = [
+            {
+                "flagged": False,
+                "categories": {"violence": False},
+                "category_scores": {"violence": 0.01},
+            }
+            for _ in inputs
+        ]
+        return _json({"id": "modr-fake", "model": body["model"], "results": results})
+
+    async def _rerank(self, request: web.Request) -> web.StreamResponse:
+        body = await self._read(request)
+        results = [
+            {"index": i, "relevance_score": 1.0 / (i + 1)} for i in range(len(body["documents"]))
+        ]
+        return _json(
+            {
+                "object": "list",
+                "model": body["model"],
+                "results": results,
+                "usage": {"total_tokens": 3},
             }
         )
 

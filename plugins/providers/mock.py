@@ -62,6 +62,9 @@ class MockProvider(ProviderAdapter):
             )
         if call.endpoint == "embeddings":
             return Reply(_embeddings(call.request, deployment.model, options))
+        other = _OTHER_ENDPOINTS.get(call.endpoint)
+        if other is not None:
+            return other(call.request, deployment.model)
         text = options.reply if options.reply is not None else _echo(call)
         prompt_tokens = _count_tokens(call.request)
         usage = _usage(prompt_tokens, len(text.split()))
@@ -221,3 +224,89 @@ def _vector(text: str, dims: int) -> list[float]:
     values = [((seed[i % 32] + i * 31) % 256) / 127.5 - 1.0 for i in range(dims)]
     norm = math.sqrt(sum(v * v for v in values)) or 1.0
     return [v / norm for v in values]
+
+
+# -- endpoints beyond chat: small, deterministic stand-ins -----------------------------------
+
+# A 1x1 transparent PNG.
+_PIXEL = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+
+
+def _images(request: dict[str, Any], model: str) -> Reply:
+    as_url = request.get("response_format") == "url"
+    item = {"url": f"data:image/png;base64,{_PIXEL}"} if as_url else {"b64_json": _PIXEL}
+    data = [{**item, "revised_prompt": request["prompt"]} for _ in range(request.get("n") or 1)]
+    return Reply({"created": now(), "data": data})
+
+
+def _speech(request: dict[str, Any], model: str) -> Reply:
+    """A WAV of silence, a tenth of a second per word of input (whatever format was asked)."""
+    samples = 1600 * max(1, len(request["input"].split()))
+    header = b"RIFF" + struct.pack("<I", 36 + samples * 2) + b"WAVEfmt "
+    header += struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+    header += b"data" + struct.pack("<I", samples * 2)
+    return Reply(raw=header + bytes(samples * 2), content_type="audio/wav")
+
+
+def _transcription(request: dict[str, Any], model: str) -> Reply:
+    upload = request["file"]
+    text = f"Mock transcription of {upload.filename} ({len(upload.data)} bytes)."
+    if request.get("response_format") in ("text", "srt", "vtt"):
+        return Reply(raw=text.encode(), content_type="text/plain; charset=utf-8")
+    return Reply({"text": text, "usage": {"type": "duration", "seconds": 1}})
+
+
+_CATEGORIES = ("harassment", "hate", "self-harm", "sexual", "violence")
+
+
+def _moderation(request: dict[str, Any], model: str) -> Reply:
+    inputs = request["input"] if isinstance(request["input"], list) else [request["input"]]
+    results = []
+    for item in inputs:
+        # Deterministic and obvious: text containing "flag-me" is flagged as violence.
+        flagged = "flag-me" in str(item)
+        results.append(
+            {
+                "flagged": flagged,
+                "categories": {c: flagged and c == "violence" for c in _CATEGORIES},
+                "category_scores": {
+                    c: 0.99 if flagged and c == "violence" else 0.0 for c in _CATEGORIES
+                },
+            }
+        )
+    return Reply({"id": completion_id("modr"), "model": model, "results": results})
+
+
+def _rerank(request: dict[str, Any], model: str) -> Reply:
+    """Relevance = share of the query's words found in the document."""
+    query = set(request["query"].lower().split())
+    scored = []
+    for index, document in enumerate(request["documents"]):
+        text = document.get("text", "") if isinstance(document, dict) else str(document)
+        words = set(text.lower().split())
+        score = len(query & words) / len(query) if query else 0.0
+        entry: dict[str, Any] = {"index": index, "relevance_score": round(score, 4)}
+        if request.get("return_documents"):
+            entry["document"] = {"text": text}
+        scored.append(entry)
+    scored.sort(key=lambda e: (-e["relevance_score"], e["index"]))
+    top = request.get("top_n") or len(scored)
+    return Reply(
+        {
+            "object": "list",
+            "model": model,
+            "results": scored[:top],
+            "usage": {"total_tokens": len(query)},
+        }
+    )
+
+
+_OTHER_ENDPOINTS = {
+    "images": _images,
+    "speech": _speech,
+    "transcriptions": _transcription,
+    "moderations": _moderation,
+    "rerank": _rerank,
+}

@@ -14,11 +14,23 @@ import orjson
 
 from litegate import Call, Deployment, GatewayError, Reply, ReplyStream, hookimpl
 from litegate.errors import upstream_error
+from litegate.multipart import encode_multipart
 from litegate.provider import ProviderAdapter
 from litegate.sse import SSEDecoder
 from litegate.transport import UpstreamResponse
 
-_PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
+_PATHS = {
+    "chat": "/chat/completions",
+    "completions": "/completions",
+    "embeddings": "/embeddings",
+    "images": "/images/generations",
+    "speech": "/audio/speech",
+    "transcriptions": "/audio/transcriptions",
+    "moderations": "/moderations",
+    # Not OpenAI's own: the Cohere/Jina-style endpoint that compatible servers (vLLM, ...) serve.
+    "rerank": "/rerank",
+}
+_STREAMING_ENDPOINTS = frozenset({"chat", "completions"})
 
 
 class OpenAIProvider(ProviderAdapter):
@@ -43,7 +55,10 @@ class OpenAIProvider(ProviderAdapter):
             )
         body = dict(call.request)
         body["model"] = deployment.model
-        stream = call.stream and call.endpoint != "embeddings"
+        stream = call.stream and call.endpoint in _STREAMING_ENDPOINTS
+        headers = _headers(deployment)
+        if call.endpoint == "transcriptions":
+            payload, headers["content-type"] = encode_multipart(body)
         if stream:
             options = body.get("stream_options")
             body["stream_options"] = (
@@ -51,11 +66,13 @@ class OpenAIProvider(ProviderAdapter):
                 if isinstance(options, dict)
                 else {"include_usage": True}
             )
+        if call.endpoint != "transcriptions":
+            payload = orjson.dumps(body)
         assert deployment.client is not None
         response = await deployment.client.post(
             path,
-            orjson.dumps(body),
-            _headers(deployment),
+            payload,
+            headers,
             total_timeout=None if stream else deployment.timeout,
             connect_timeout=deployment.connect_timeout,
             read_timeout=deployment.timeout if stream else None,
@@ -63,7 +80,11 @@ class OpenAIProvider(ProviderAdapter):
         if response.status >= 400:
             raise await _error(response, deployment)
         if not stream:
-            return Reply(raw=await response.read(), status=200)
+            content_type = response.headers.get("content-type", "application/json")
+            if content_type.startswith("application/json"):
+                return Reply(raw=await response.read(), status=200)
+            # Audio from /audio/speech, text/srt/vtt transcriptions: passed on as they are.
+            return Reply(raw=await response.read(), content_type=content_type)
         return ReplyStream(_chunks(response, deployment), close=response.close)
 
 
