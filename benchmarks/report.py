@@ -129,7 +129,9 @@ def render(rows: Rows, scenarios: Sequence[Scenario], setup: str) -> str:
         direct = rows[scenario.name, "direct"]
         floor = rows[scenario.name, FLOOR]
         for target in TARGETS:
-            row = rows[scenario.name, target]
+            row = rows.get((scenario.name, target))
+            if row is None:  # --skip-httpx
+                continue
             overhead = None if target == "direct" else _diff(row.p50_ms, direct.p50_ms)
             lines.append(
                 f"| {scenario.name} | {target} | {row.ok} / {row.errors} | {row.rps:.0f} "

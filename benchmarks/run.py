@@ -32,7 +32,7 @@ import orjson
 
 from .load import MASTER_KEY, SCENARIOS, Scenario
 from .procfs import core_busy_seconds, cpu_seconds, peak_rss_mib, reset_peak_rss
-from .report import TARGETS, Measurement, Row, describe_setup, render
+from .report import Measurement, Row, describe_setup, render
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "benchmarks"
@@ -262,7 +262,7 @@ def start_servers(args: argparse.Namespace) -> tuple[Server, dict[str, Server]]:
     )
     targets = {"direct": upstream}
     try:
-        for client in ("httpx", "aiohttp"):
+        for client in ("aiohttp",) if args.skip_httpx else ("httpx", "aiohttp"):
             port = _free_port()
             argv = [python, "-m", "benchmarks.proxies", client, f"--port={port}"]
             targets[client] = Server.start(
@@ -293,6 +293,9 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=float, default=None, help="max seconds per run")
     parser.add_argument("--scenario", action="append", help="only these (repeatable)")
+    parser.add_argument(
+        "--skip-httpx", action="store_true", help="leave out the slowest target (for quick checks)"
+    )
     parser.add_argument("--gateway-core", type=int)
     parser.add_argument("--load-core", type=int)
     parser.add_argument("--output", type=Path, help="default benchmarks/RESULTS.md (full runs)")
@@ -304,7 +307,7 @@ def main() -> None:
     scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
     if args.output is None:
         # Only a complete full run replaces the committed table.
-        partial = args.quick or len(scenarios) < len(SCENARIOS)
+        partial = args.quick or args.skip_httpx or len(scenarios) < len(SCENARIOS)
         args.output = OUT / "RESULTS-partial.md" if partial else HERE / "RESULTS.md"
     _cores(args)
     if args.load_core is not None:
@@ -319,7 +322,7 @@ def main() -> None:
         for scenario in scenarios:
             for _ in range(args.repeat):
                 # Targets interleaved, so each ratio compares runs minutes apart at most.
-                for target in TARGETS:
+                for target in targets:
                     result = bench.measure(scenario, target)
                     runs.setdefault((scenario.name, target), []).append(result)
                     print(
