@@ -71,8 +71,11 @@ converter.register_unstructure_hook(Secret, lambda s: repr(s))
 class ServerConfig:
     """`[server]`: where and how the HTTP server listens."""
 
+    #: Address to listen on. The loopback default serves this machine only.
     host: str = "127.0.0.1"
+    #: TCP port to listen on.
     port: int = attrs.field(default=4000)
+    #: Hypercorn worker processes; state shared between them lives in `[state]`.
     workers: int = attrs.field(default=1)
     #: Largest request body accepted; larger ones get 413.
     max_body_size: ByteSize = ByteSize(16 * 1024 * 1024)
@@ -80,7 +83,9 @@ class ServerConfig:
     max_header_size: ByteSize = ByteSize(16 * 1024)
     #: Most request headers accepted; more get 431.
     max_headers: int = 100
+    #: How long an idle keep-alive connection stays open.
     keep_alive_timeout: Duration = Duration(5)
+    #: On shutdown, how long requests in flight may take to finish.
     graceful_timeout: Duration = Duration(10)
 
     @port.validator
@@ -102,7 +107,10 @@ _DB_SCHEMES = ("sqlite:///", "sqlite+aiosqlite:///", "postgresql://", "postgresq
 class StateConfig:
     """`[state]`: where shared counters (`kv`) and records (`db`) live."""
 
+    #: Shared counters and caches: "disk:PATH" (one host), "memory:" (one process) or
+    #: "redis://host:port/db" (many hosts).
     kv: str = attrs.field(default="disk:.litegate/kv")
+    #: Records (keys, spend, logs): "sqlite:///PATH" (embedded) or "postgresql://..." .
     db: str = attrs.field(default="sqlite:///.litegate/litegate.db")
 
     @kv.validator
@@ -129,12 +137,19 @@ class PluginEntry:
 
 @attrs.frozen
 class _ModelCommon:
+    #: The alias clients ask for; entries sharing a name are deployments of one alias.
     name: str
+    #: The provider adapter (see `litegate plugins` for those installed).
     provider: str
+    #: The model name sent upstream; defaults to `name`.
     model: str | None = None
+    #: The provider credential; defaults to the provider's standard environment variable.
     api_key: Secret | None = None
+    #: The upstream base URL; defaults to the provider's public endpoint.
     api_base: str | None = None
+    #: Longest wait for a whole answer (for streams: longest silence between chunks).
     timeout: Duration = Duration(600)
+    #: Longest wait to open a connection to the upstream.
     connect_timeout: Duration = Duration(10)
     #: Connections kept open to this deployment's upstream (shared per base URL).
     max_connections: int = 1000

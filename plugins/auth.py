@@ -19,7 +19,9 @@ from litegate.config_types import Secret
 class StaticKey:
     #: Who this key belongs to; appears in logs as the principal (never the key itself).
     name: str
+    #: The secret clients present.
     key: Secret
+    #: What the key may do: "admin" or "member".
     role: str = "member"
 
 

@@ -40,7 +40,9 @@ class MockProvider(ProviderAdapter):
             default=0.0,
             validator=attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.le(1.0)),
         )
+        #: The upstream status the simulated failures have (mapped like a real upstream's).
         failure_status: int = 500
+        #: Length of the embedding vectors (a request's `dimensions` wins).
         embedding_dimensions: int = attrs.field(default=16, validator=attrs.validators.ge(1))
 
     @hookimpl
