@@ -63,6 +63,9 @@ def startup(gateway: Gateway) -> None:
     """Runs once when the gateway starts (ASGI lifespan start, or the first in-process call).
 
     Mode: each, in pipeline order. Open connections, start background tasks, warm caches.
+    Background tasks live on the event loop that started the gateway: the server's loop, or
+    for ``chat_sync`` the gateway's private loop, where they only progress while a
+    ``chat_sync`` call (or ``close()``) runs.
     May raise: an exception stops start-up and is reported with the plugin's name.
     """
 
