@@ -384,7 +384,8 @@ reported at once, and the gateway does not start. For example:
 _SERVER_NOTES = """\
 `litegate serve --host/--port/--workers` override the first three. Under another ASGI server
 (`LITEGATE_CONFIG=pipeline.toml hypercorn litegate.asgi:app`) that server's own options
-decide where and how it listens; `max_body_size` and `max_headers` still apply.
+decide where and how it listens and shuts down; the app itself still enforces
+`max_body_size`, `max_header_size` and `max_headers`.
 """
 
 
