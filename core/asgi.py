@@ -6,6 +6,7 @@ prints its problems and exits with status 2 -- no traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -17,6 +18,14 @@ __all__ = ["app"]
 
 
 def _build() -> object:
+    if not logging.getLogger().handlers:
+        # The app's own entry point: make plugin warnings and errors visible on stderr,
+        # unless the server (or the user) configured logging already.
+        logging.basicConfig(
+            level=logging.INFO,
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
     path = os.environ.get("LITEGATE_CONFIG", "pipeline.toml")
     try:
         return create_app(Gateway.from_config(path))

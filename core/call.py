@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import attrs
 
@@ -45,6 +45,12 @@ class Stash:
 
     def __setitem__(self, key: StashKey[T], value: T) -> None:
         self._data[key] = value
+
+    @overload
+    def get(self, key: StashKey[T]) -> T | None: ...
+
+    @overload
+    def get(self, key: StashKey[T], default: T) -> T: ...
 
     def get(self, key: StashKey[T], default: T | None = None) -> T | None:
         return self._data.get(key, default)
@@ -111,7 +117,8 @@ class Attempt:
 @attrs.define(slots=True, eq=False)
 class Call:
     id: str
-    #: "chat", "completions" or "embeddings" (later issues add more).
+    #: What was asked: "chat", "completions", "embeddings", "images", "speech",
+    #: "transcriptions", "moderations" or "rerank".
     endpoint: str
     #: The canonical (OpenAI-shaped) request body. Stages may change it.
     request: dict[str, Any]

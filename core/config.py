@@ -8,14 +8,17 @@ with the same converter, so third-party config gets the same checks and messages
 
 from __future__ import annotations
 
+import collections.abc
 import os
 import tomllib
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.cols import list_structure_factory
 
 from . import loader
 from .config_errors import ConfigError, describe
@@ -65,6 +68,40 @@ converter.register_structure_hook(Duration, lambda v, _t: parse_duration(v))
 converter.register_structure_hook(ByteSize, lambda v, _t: parse_byte_size(v))
 converter.register_structure_hook(Secret, lambda v, _t: parse_secret(v))
 converter.register_unstructure_hook(Secret, lambda s: repr(s))
+converter.register_unstructure_hook(Duration, float)
+converter.register_unstructure_hook(ByteSize, int)
+
+
+def _is_list(kind: Any) -> bool:
+    return typing.get_origin(kind) in (list, collections.abc.Sequence)
+
+
+def _is_dict(kind: Any) -> bool:
+    return typing.get_origin(kind) in (dict, collections.abc.Mapping)
+
+
+def _strict_container(hook: Any, expected: type, noun: str) -> Any:
+    # cattrs would happily turn the string "abc" into ["a", "b", "c"]; a TOML value of the
+    # wrong kind is a mistake to report, not to coerce.
+    def structure(value: Any, kind: Any) -> Any:
+        if not isinstance(value, expected):
+            raise ValueError(f"expected {noun}, got {value!r}")
+        return hook(value, kind)
+
+    return structure
+
+
+converter.register_structure_hook_factory(
+    _is_list,
+    lambda kind, conv: _strict_container(list_structure_factory(kind, conv), list, "an array"),
+)
+converter.register_structure_hook_factory(
+    _is_dict, lambda kind, conv: _strict_container(conv._structure_dict, dict, "a table")
+)
+converter.register_structure_hook_factory(
+    attrs.has,
+    lambda kind, conv: _strict_container(conv.gen_structure_attrs_fromdict(kind), dict, "a table"),
+)
 
 
 @attrs.frozen

@@ -16,9 +16,10 @@ Dispatch modes (run by `litegate.dispatch`, never by ``pm.hook.X()`` on the requ
 - **notify**: after the response; exceptions are logged and swallowed.
 
 Impls may be ``async def`` or plain ``def`` anywhere except ``on_stream_chunk`` (sync: it runs
-per chunk). Hooks are called with keyword arguments, and an impl may accept any subset of
-them, so adding an argument never breaks an existing plugin. ``tryfirst``/``trylast`` and
-pluggy wrappers are refused: the order in ``pipeline.toml`` is the only order.
+per chunk) and ``routes`` (sync: it runs while the app is built). Hooks are called with
+keyword arguments, and an impl may accept any subset of them, so adding an argument never
+breaks an existing plugin. ``tryfirst``/``trylast`` and pluggy wrappers are refused: the order
+in ``pipeline.toml`` is the only order.
 """
 
 from __future__ import annotations
@@ -111,8 +112,9 @@ def pre_call(call: Call) -> None:
     """Check or change the call before it goes upstream (limits, budgets, PII masking).
 
     Mode: each, in pipeline order. May change ``call.request`` and ``call.stash``. Raise
-    `GatewayError` to reject (for example 429); plugins already passed then see
-    ``on_failure`` and their ``call_scope`` exits with the error.
+    `GatewayError` to reject (for example 429). A rejected call gets no response-side hooks:
+    every plugin's ``on_failure`` runs (they all see every call's end) and every
+    ``call_scope`` -- entered for all plugins before the request side -- exits with the error.
     """
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 from hypercorn.config import Config as HypercornConfig
@@ -31,4 +32,8 @@ def hypercorn_config(config: GatewayConfig, host: str, port: int, workers: int) 
 def serve(config: GatewayConfig, path: Path, host: str, port: int, workers: int) -> int:
     # Workers (and the in-process worker) build their app from litegate.asgi, which reads this.
     os.environ["LITEGATE_CONFIG"] = str(path.resolve())
-    return run(hypercorn_config(config, host, port, workers))
+    try:
+        return run(hypercorn_config(config, host, port, workers))
+    except OSError as exc:  # binding failed: say so, without Hypercorn's traceback
+        print(f"litegate: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1

@@ -4,7 +4,6 @@ point, so installing litegate makes them available)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
@@ -26,8 +25,17 @@ def make_gateway() -> Iterator[Callable[..., Gateway]]:
     """Build in-process Gateways from inline TOML: ``make_gateway(toml, env={...})``."""
     built: list[Gateway] = []
 
-    def make(toml: str, env: dict[str, str] | None = None, **kwargs: Any) -> Gateway:
-        gateway = Gateway.from_toml(toml, env=env or {}, **kwargs)
+    def make(
+        toml: str,
+        env: dict[str, str] | None = None,
+        *,
+        plugins: dict[str, type] | None = None,
+        providers: dict[str, type] | None = None,
+    ) -> Gateway:
+        """`plugins` / `providers`: classes to use for names not installed as entry points."""
+        gateway = Gateway.from_toml(
+            toml, env=env or {}, plugins=plugins or {}, providers=providers or {}
+        )
         built.append(gateway)
         return gateway
 
@@ -41,8 +49,18 @@ def serve_gateway() -> Iterator[Callable[..., GatewayServer]]:
     """Serve a Gateway over real HTTP: ``server = serve_gateway(toml)``; ``server.base_url``."""
     servers: list[GatewayServer] = []
 
-    def serve(toml: str, env: dict[str, str] | None = None, **kwargs: Any) -> GatewayServer:
-        server = GatewayServer(Gateway.from_toml(toml, env=env or {}, **kwargs)).start()
+    def serve(
+        toml: str,
+        env: dict[str, str] | None = None,
+        *,
+        plugins: dict[str, type] | None = None,
+        providers: dict[str, type] | None = None,
+    ) -> GatewayServer:
+        """`plugins` / `providers`: classes to use for names not installed as entry points."""
+        gateway = Gateway.from_toml(
+            toml, env=env or {}, plugins=plugins or {}, providers=providers or {}
+        )
+        server = GatewayServer(gateway).start()
         servers.append(server)
         return server
 

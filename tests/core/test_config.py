@@ -251,3 +251,20 @@ def test_plugins_command_lists_builtins_with_package():
     for name in ("auth", "logging", "openai", "mock"):
         assert name in result.stdout
     assert "from litegate " in result.stdout
+
+
+def test_containers_are_not_coerced():
+    found = problems(
+        '[[pipeline]]\nplugin = "auth"\nmaster_key = "k"\nkeys = "abc"\n'
+        '[[pipeline]]\nplugin = "auth"\nid = "second"\nkeys = [{ name = "a", key = "k" }, "x"]\n'
+    )
+    assert found == [
+        "pipeline[0].keys: expected an array, got 'abc'",
+        "pipeline[1].keys[1]: expected a table, got 'x'",
+    ]
+
+
+def test_check_shows_durations_as_seconds(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('[[models]]\nname = "m"\nprovider = "mock"\n[[pipeline]]\nplugin = "logging"\n')
+    assert "Duration(" not in _cli("check", str(path)).stdout

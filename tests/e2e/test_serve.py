@@ -118,3 +118,19 @@ def test_oversized_request_head_is_refused(env, tmp_path):
     finally:
         process.terminate()
         process.communicate(timeout=20)
+
+
+def test_serve_on_a_busy_port_says_so(env, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(BIN / "litegate"), "serve", "--config", str(EXAMPLE), "--port", str(port)],
+            env=env, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
