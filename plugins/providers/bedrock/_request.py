@@ -12,10 +12,12 @@
   the requested schema; its input comes back as the message content (Bedrock's documented way
   to get structured output from any tool-capable model). With ``structured_output = "native"``
   a json_schema goes in ``outputConfig.textFormat`` instead (models that support it).
-- ``reasoning_effort`` (or an Anthropic-style ``thinking`` object) for Anthropic Claude models
-  becomes ``additionalModelRequestFields.thinking`` with a token budget; for OpenAI gpt-oss
-  models it is passed on as ``reasoning_effort``. Earlier thinking (``thinking_blocks`` on
-  assistant messages, with their signatures) goes back as ``reasoningContent`` blocks.
+- ``reasoning_effort`` for Anthropic Claude models becomes
+  ``additionalModelRequestFields.thinking`` with the anthropic adapter's token budgets
+  (`THINKING_BUDGETS`); for OpenAI gpt-oss models it is passed on as ``reasoning_effort``.
+  For other families it is refused (or dropped, with ``drop_unsupported``): their reasoning
+  switches differ per model. Earlier thinking (``thinking_blocks`` on assistant messages, with
+  their signatures) goes back as ``reasoningContent`` blocks.
 - ``user`` and ``metadata`` become ``requestMetadata`` (filterable in invocation logs).
 """
 
@@ -27,6 +29,7 @@ import orjson
 
 from litegate import GatewayError
 from litegate.translation import check_params, read_image_part
+from litegate.translation.anthropic import THINKING_BUDGETS
 
 __all__ = ["JSON_TOOL", "SUPPORTED", "converse_body", "reasoning_family"]
 
@@ -50,7 +53,6 @@ SUPPORTED = frozenset(
         "parallel_tool_calls",
         "response_format",
         "reasoning_effort",
-        "thinking",
         "user",
         "metadata",
         "n",
@@ -63,8 +65,6 @@ _IMAGE_FORMATS = {
     "image/gif": "gif",
     "image/webp": "webp",
 }
-#: Thinking budgets (tokens) for Anthropic models; 1024 is Anthropic's minimum.
-THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096}
 #: Room for the answer when reasoning is on and the client set no max_tokens.
 _ANSWER_TOKENS = 4096
 
@@ -147,8 +147,6 @@ def _supported(request: dict[str, Any], family: str | None) -> frozenset[str]:
         refused.add("parallel_tool_calls")
     if family is None and request.get("reasoning_effort") not in (None, "none"):
         refused.add("reasoning_effort")
-    if family != "anthropic":
-        refused.add("thinking")
     return SUPPORTED - refused if refused else SUPPORTED
 
 
@@ -380,38 +378,30 @@ def _reasoning(
 ) -> tuple[dict[str, Any], bool]:
     """additionalModelRequestFields for reasoning, and whether Anthropic thinking is on."""
     effort = request.get("reasoning_effort")
-    thinking = request.get("thinking")
-    if family == "gpt-oss" and effort not in (None, "none"):
+    if effort in (None, "none") or family is None:
+        return {}, False
+    if family == "gpt-oss":
         return {"reasoning_effort": effort}, False
-    if family != "anthropic":
-        return {}, False
-    if isinstance(thinking, dict):
-        budget = thinking.get("budget_tokens") if thinking.get("type") == "enabled" else None
-    elif effort not in (None, "none"):
-        budget = THINKING_BUDGETS.get(effort)
-        if budget is None:
-            raise GatewayError(
-                400,
-                f"'reasoning_effort' must be one of {', '.join(THINKING_BUDGETS)} or none.",
-                param="reasoning_effort",
-                code="invalid_value",
-            )
-        thinking = {"type": "enabled", "budget_tokens": budget}
-    else:
-        return {}, False
-    if budget is not None:
-        max_tokens = inference.get("maxTokens")
-        if max_tokens is None:
-            inference["maxTokens"] = budget + _ANSWER_TOKENS
-        elif max_tokens <= budget:
-            raise GatewayError(
-                400,
-                f"max_tokens ({max_tokens}) must be larger than the reasoning budget ({budget} "
-                f"tokens) for the provider '{PROVIDER}'.",
-                param="max_tokens",
-                code="invalid_value",
-            )
-    return {"thinking": thinking}, budget is not None
+    budget = THINKING_BUDGETS.get(effort)
+    if budget is None:
+        raise GatewayError(
+            400,
+            f"'reasoning_effort' must be one of {', '.join(THINKING_BUDGETS)} or none.",
+            param="reasoning_effort",
+            code="invalid_value",
+        )
+    max_tokens = inference.get("maxTokens")
+    if max_tokens is None:
+        inference["maxTokens"] = budget + _ANSWER_TOKENS
+    elif max_tokens <= budget:
+        raise GatewayError(
+            400,
+            f"max_tokens ({max_tokens}) must be larger than the reasoning budget ({budget} "
+            f"tokens) for the provider '{PROVIDER}' at reasoning_effort '{effort}'.",
+            param="max_tokens",
+            code="invalid_value",
+        )
+    return {"thinking": {"type": "enabled", "budget_tokens": budget}}, True
 
 
 def _metadata(request: dict[str, Any]) -> dict[str, str]:

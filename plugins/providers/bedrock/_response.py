@@ -112,7 +112,7 @@ def _finish(stop_reason: Any, called_tools: bool) -> str:
 class StreamTranslator:
     """Turns ConverseStream events into OpenAI chunks, one event at a time."""
 
-    __slots__ = ("_builder", "_json_blocks", "_json_tool", "_tools", "finished")
+    __slots__ = ("_builder", "_json_blocks", "_json_tool", "_thinking", "_tools", "finished")
 
     def __init__(self, model: str, json_tool: str | None, response_id: str | None) -> None:
         self._builder = ChunkBuilder(model, response_id)
@@ -121,6 +121,8 @@ class StreamTranslator:
         self._tools: dict[int, int] = {}
         #: contentBlockIndex of the forced JSON tool (its input streams out as content).
         self._json_blocks: set[int] = set()
+        #: contentBlockIndex -> the reasoning text so far (the signed block repeats it whole).
+        self._thinking: dict[int, list[str]] = {}
         self.finished = False
 
     def event(self, kind: str | None, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -138,7 +140,7 @@ class StreamTranslator:
                     return builder.tool_call_arguments(self._tools[index], fragment)
                 return None
             if "reasoningContent" in delta:
-                return self._reasoning(delta["reasoningContent"])
+                return self._reasoning(index, delta["reasoningContent"])
             return None
         if kind == "contentBlockStart":
             start = (event.get("start") or {}).get("toolUse")
@@ -159,17 +161,22 @@ class StreamTranslator:
             return builder.usage(openai_usage(event["usage"]))
         return None
 
-    def _reasoning(self, delta: dict[str, Any]) -> dict[str, Any] | None:
+    def _reasoning(self, index: int, delta: dict[str, Any]) -> dict[str, Any] | None:
         if delta.get("text"):
+            self._thinking.setdefault(index, []).append(delta["text"])
             return self._builder.reasoning(delta["text"])
         if delta.get("signature"):
-            block = {"type": "thinking", "thinking": "", "signature": delta["signature"]}
+            text = "".join(self._thinking.get(index, ()))
+            block = {"type": "thinking", "thinking": text, "signature": delta["signature"]}
         elif delta.get("redactedContent"):
             block = {"type": "redacted_thinking", "data": delta["redactedContent"]}
         else:
             return None
-        chunk = self._builder.reasoning("")
-        chunk["choices"][0]["delta"]["thinking_blocks"] = [block]
+        # Like the anthropic adapter: the whole signed block, in a delta of its own.
+        chunk = self._builder.text("")
+        delta = chunk["choices"][0]["delta"]
+        del delta["content"]
+        delta["thinking_blocks"] = [block]
         return chunk
 
 

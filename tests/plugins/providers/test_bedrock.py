@@ -540,9 +540,9 @@ async def test_reasoning_effort_becomes_a_thinking_budget_and_comes_back_signed(
     reply = await _chat(fake, messages=USER, reasoning_effort="medium")
     body = fake.requests[-1]["body"]
     assert body["additionalModelRequestFields"] == {
-        "thinking": {"type": "enabled", "budget_tokens": 2048}
+        "thinking": {"type": "enabled", "budget_tokens": 8192}
     }
-    assert body["inferenceConfig"] == {"maxTokens": 2048 + 4096}
+    assert body["inferenceConfig"] == {"maxTokens": 8192 + 4096}
     message = reply["choices"][0]["message"]
     assert message["reasoning_content"] == REASONING
     assert message["thinking_blocks"] == [
@@ -620,7 +620,7 @@ async def test_stream_reasoning_and_signature(fake):
     deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
     assert "".join(d.get("reasoning_content", "") for d in deltas) == REASONING
     signed = [d["thinking_blocks"] for d in deltas if "thinking_blocks" in d]
-    assert signed == [[{"type": "thinking", "thinking": "", "signature": SIGNATURE}]]
+    assert signed == [[{"type": "thinking", "thinking": REASONING, "signature": SIGNATURE}]]
     assert "".join(d.get("content") or "" for d in deltas) == REPLY
 
 
