@@ -6,6 +6,9 @@ with a supported ``api-version`` query and either the ``api-key`` header or an
 Answers are OpenAI-shaped with Azure's additions (``prompt_filter_results``,
 ``content_filter_results``; streams open with a ``choices: []`` filter chunk).
 
+Also ``images/generations``, ``audio/speech`` (MP3 bytes) and ``audio/transcriptions``
+(multipart).
+
 Entra ID: ``POST /entra/{tenant}/oauth2/v2.0/token`` (client credentials) -- point a
 deployment's ``authority`` at `authority`.
 
@@ -150,9 +153,17 @@ class FakeAzure:
     # -- data plane ------------------------------------------------------------------------
 
     async def _data_plane(self, request: web.Request) -> web.StreamResponse:
-        body = orjson.loads(await request.read())
         deployment = request.match_info["deployment"]
         operation = request.match_info["operation"]
+        body: dict[str, Any]
+        if request.content_type == "multipart/form-data":
+            form = await request.post()
+            upload = form["file"]
+            assert isinstance(upload, web.FileField), "the file must arrive as a file part"
+            body = {k: v for k, v in form.items() if k != "file"}
+            body["file"] = (upload.filename, upload.content_type, upload.file.read())
+        else:
+            body = orjson.loads(await request.read())
         self.requests.append(
             {
                 "path": request.path,
@@ -180,6 +191,21 @@ class FakeAzure:
             return _json(_completion(body, next(self._ids)))
         if operation == "embeddings":
             return _json(_embeddings(body))
+        if operation == "images/generations":
+            data = [
+                {
+                    "b64_json": base64.b64encode(b"fake-png").decode(),
+                    "revised_prompt": body["prompt"],
+                }
+                for _ in range(body.get("n") or 1)
+            ]
+            return _json({"created": int(time.time()), "data": data})
+        if operation == "audio/speech":
+            return web.Response(
+                body=b"ID3azure:" + body["input"].encode(), content_type="audio/mpeg"
+            )
+        if operation == "audio/transcriptions":
+            return _json({"text": f"heard {len(body['file'][2])} bytes"})
         return _error(404, "404", "Resource not found")
 
     def _authorized(self, request: web.Request) -> bool:

@@ -1,7 +1,8 @@
 """`azure`: Azure OpenAI, which serves OpenAI's API behind per-deployment paths.
 
 ``POST {api_base}/openai/deployments/{model}/chat/completions?api-version={api_version}`` (and
-``/completions``, ``/embeddings``), where ``model`` is the Azure deployment name. Credentials are
+``/completions``, ``/embeddings``, ``/images/generations``, ``/audio/speech``,
+``/audio/transcriptions``), where ``model`` is the Azure deployment name. Credentials are
 an ``api-key`` header, a static Entra ID token, or an Entra ID app (tenant, client id and
 secret) whose client-credentials tokens are fetched and cached here.
 
@@ -38,6 +39,9 @@ _SUFFIXES = {
     "chat": "/chat/completions",
     "completions": "/completions",
     "embeddings": "/embeddings",
+    "images": "/images/generations",
+    "speech": "/audio/speech",
+    "transcriptions": "/audio/transcriptions",
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _VERSION = re.compile(r"^[A-Za-z0-9.-]+$")
@@ -133,6 +137,8 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         return super().error_from(status, raw, headers, deployment)
 
     async def reply(self, response: UpstreamResponse, deployment: Deployment) -> Reply:
+        if not response.headers.get("content-type", "").startswith("application/json"):
+            return await super().reply(response, deployment)
         raw = await response.read()
         if _FILTERED in raw:
             filtered = _filtered_categories(raw)
@@ -147,9 +153,11 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
 
 
 def _inner_code(raw: bytes) -> str | None:
+    """The code under ``innererror`` (chat) or ``inner_error`` (images)."""
     try:
         error = orjson.loads(raw).get("error")
-        return str(error["innererror"]["code"])
+        inner = error.get("innererror") or error.get("inner_error")
+        return str(inner["code"])
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
         return None
 

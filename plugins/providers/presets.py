@@ -21,6 +21,7 @@ import attrs
 import orjson
 
 from litegate import Call, Deployment, GatewayError, Reply, ReplyStream, hookimpl
+from litegate.multipart import encode_multipart
 from litegate.provider import ProviderAdapter
 from litegate.sse import SSEDecoder
 from litegate.translation import check_params, classify_error, provider_error
@@ -36,7 +37,18 @@ __all__ = [
 ]
 
 #: Where each gateway endpoint lives under an OpenAI-compatible base URL.
-PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
+PATHS = {
+    "chat": "/chat/completions",
+    "completions": "/completions",
+    "embeddings": "/embeddings",
+    "images": "/images/generations",
+    "speech": "/audio/speech",
+    "transcriptions": "/audio/transcriptions",
+    "moderations": "/moderations",
+    # Not OpenAI's own: the Cohere/Jina-style endpoint compatible servers (vLLM, ...) serve.
+    "rerank": "/rerank",
+}
+STREAMING = frozenset({"chat", "completions"})
 
 
 @attrs.frozen
@@ -115,13 +127,17 @@ class OpenAICompatibleProvider(ProviderAdapter):
     @hookimpl
     async def provider_call(self, call: Call, deployment: Deployment) -> Reply | ReplyStream:
         path = self.upstream_path(call.endpoint, deployment)
-        stream = call.stream and call.endpoint != "embeddings"
+        stream = call.stream and call.endpoint in STREAMING
         body = self.request_body(call, deployment, stream)
         headers = await self.upstream_headers(deployment)
+        if call.endpoint == "transcriptions":
+            payload, headers["content-type"] = encode_multipart(body)
+        else:
+            payload = orjson.dumps(body)
         assert deployment.client is not None
         response = await deployment.client.post(
             path,
-            orjson.dumps(body),
+            payload,
             headers,
             total_timeout=None if stream else deployment.timeout,
             connect_timeout=deployment.connect_timeout,
@@ -178,7 +194,11 @@ class OpenAICompatibleProvider(ProviderAdapter):
     # -- the answer ----------------------------------------------------------------------
 
     async def reply(self, response: UpstreamResponse, deployment: Deployment) -> Reply:
-        return Reply(raw=await response.read(), status=200)
+        content_type = response.headers.get("content-type", "application/json")
+        if content_type.startswith("application/json"):
+            return Reply(raw=await response.read(), status=200)
+        # Audio from /audio/speech, text/srt/vtt transcriptions: passed on as they are.
+        return Reply(raw=await response.read(), content_type=content_type)
 
     async def upstream_error(
         self, response: UpstreamResponse, deployment: Deployment

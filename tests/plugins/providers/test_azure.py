@@ -254,3 +254,38 @@ def test_key_from_env_and_secrets_stay_hidden(fake_azure):
         _toml(fake_azure, auth="entra"), {}, providers={"azure": AzureOpenAIProvider}
     )
     assert fake_azure.CLIENT_SECRET not in repr(entra.deployments["m"][0].options)
+
+
+async def test_images_speech_and_transcriptions(fake_azure):
+    async with _gateway(fake_azure, deployment="my-media") as gw:
+        image = await gw.run(gw.new_call("images", {"model": "m", "prompt": "a fox", "n": 2}))
+        await image.finish()
+        speech = await gw.run(
+            gw.new_call("speech", {"model": "m", "input": "hi", "voice": "alloy"})
+        )
+        await speech.finish()
+        from litegate.multipart import UploadedFile
+
+        upload = UploadedFile("a.wav", "audio/wav", b"\x00" * 10)
+        heard = await gw.run(gw.new_call("transcriptions", {"model": "m", "file": upload}))
+        await heard.finish()
+    assert len(image.reply.data["data"]) == 2
+    assert speech.reply.raw == b"ID3azure:hi" and speech.reply.content_type == "audio/mpeg"
+    assert heard.reply.data == {"text": "heard 10 bytes"}
+    paths = [r["path"] for r in fake_azure.requests[-3:]]
+    assert paths == [
+        "/openai/deployments/my-media/images/generations",
+        "/openai/deployments/my-media/audio/speech",
+        "/openai/deployments/my-media/audio/transcriptions",
+    ]
+    sent = fake_azure.requests[-1]
+    assert sent["body"]["file"] == ("a.wav", "audio/wav", b"\x00" * 10)
+    assert sent["body"]["model"] == "my-media"
+    assert sent["headers"]["api-key"] == fake_azure.API_KEY
+
+
+async def test_moderations_are_not_served(fake_azure):
+    async with _gateway(fake_azure) as gw:
+        with pytest.raises(GatewayError) as raised:
+            await gw.run(gw.new_call("moderations", {"model": "m", "input": "x"}))
+    assert raised.value.status == 400 and raised.value.code == "unsupported_endpoint"

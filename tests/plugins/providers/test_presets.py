@@ -233,3 +233,21 @@ def test_stream_bytes_pass_through_unchanged(serve_gateway, fake_openai):
     events = [e for e in text.split("\n\n") if e]
     assert events[-1] == "data: [DONE]"
     assert events[0].startswith('data: {"id":"chatcmpl-fake') and '"usage":null' in events[0]
+
+
+async def test_rerank_and_transcriptions_where_served(fake_openai):
+    from litegate.multipart import UploadedFile
+
+    async with _gateway("vllm", fake_openai.base_url) as gw:
+        ranked = await gw.run(
+            gw.new_call("rerank", {"model": "m", "query": "q", "documents": ["a", "b"]})
+        )
+        await ranked.finish()
+        upload = UploadedFile("a.wav", "audio/wav", b"\x00" * 6)
+        heard = await gw.run(gw.new_call("transcriptions", {"model": "m", "file": upload}))
+        await heard.finish()
+    assert len(ranked.reply.data["results"]) == 2
+    assert heard.reply.data == {"text": "heard 6 bytes"}
+    assert fake_openai.requests[-2]["path"] == "/v1/rerank"
+    assert fake_openai.requests[-1]["body"]["file"] == ("a.wav", "audio/wav", b"\x00" * 6)
+    assert fake_openai.requests[-1]["body"]["model"] == "upstream-vllm"
