@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from .errors import GatewayError
 from .gateway import Gateway
+from .messages_api import CountTokensEndpoint, MessagesEndpoint
 from .routes import HealthEndpoint, ModelEndpoint, ModelsEndpoint, ReadyEndpoint, UploadEndpoint
 
 __all__ = ["create_app"]
@@ -37,6 +38,8 @@ def create_app(gateway: Gateway) -> Starlette:
         Route("/v1/chat/completions", ModelEndpoint(gateway, "chat"), methods=["POST"]),
         Route("/v1/completions", ModelEndpoint(gateway, "completions"), methods=["POST"]),
         Route("/v1/embeddings", ModelEndpoint(gateway, "embeddings"), methods=["POST"]),
+        Route("/v1/messages", MessagesEndpoint(gateway), methods=["POST"]),
+        Route("/v1/messages/count_tokens", CountTokensEndpoint(gateway), methods=["POST"]),
         Route("/v1/images/generations", ModelEndpoint(gateway, "images"), methods=["POST"]),
         Route("/v1/audio/speech", ModelEndpoint(gateway, "speech"), methods=["POST"]),
         Route(

@@ -36,9 +36,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from .fake_openai import FakeOpenAI
 from .server import free_port
 
-__all__ = ["REPLY", "SCHEMA_PATH", "FakeAnthropic"]
+__all__ = ["REPLY", "SCHEMA_PATH", "FakeAnthropic", "ScriptedOpenAI"]
 
 REPLY = "Hello from the fake Anthropic upstream."
 SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
@@ -373,3 +374,71 @@ def _error(
 async def _event(response: web.StreamResponse, kind: str, payload: dict[str, Any]) -> None:
     data = orjson.dumps({"type": kind, **payload})
     await response.write(b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n")
+
+
+class ScriptedOpenAI(FakeOpenAI):
+    """`FakeOpenAI` with two more scripted models, for tests of ``/v1/messages`` in front of
+    an OpenAI upstream (what's not scripted answers as `FakeOpenAI` does):
+
+    - ``tool-call``: a call of the request's first tool, arguments made from its schema --
+      unless there are no tools or the last message is a tool result (the ordinary answer)
+    - ``reasoning``: ``reasoning_content``, then text, then (with tools) a tool call
+    """
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        peek = orjson.loads(await request.read())
+        model = peek.get("model")
+        last = (peek.get("messages") or [{}])[-1]
+        scripted = model == "reasoning" or (model == "tool-call" and peek.get("tools"))
+        if not scripted or last.get("role") == "tool":
+            return await super()._chat(request)
+        body = await self._read(request)
+        deltas: list[dict[str, Any]] = []
+        if model == "reasoning":
+            deltas += [{"reasoning_content": "Let me "}, {"reasoning_content": "think."}]
+            deltas += [{"content": "Here "}, {"content": "goes."}]
+        tools = body.get("tools") or []
+        if tools:
+            function = tools[0]["function"]
+            arguments = orjson.dumps(_sample(function.get("parameters") or {})).decode()
+            third = max(1, len(arguments) // 3)
+            call = {"index": 0, "id": "call_fake1", "type": "function"}
+            deltas.append(
+                {"tool_calls": [{**call, "function": {"name": function["name"], "arguments": ""}}]}
+            )
+            for start in range(0, len(arguments), third):
+                piece = arguments[start : start + third]
+                deltas.append({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+        finish = "tool_calls" if tools else "stop"
+        usage = {
+            "prompt_tokens": 20,
+            "completion_tokens": 10,
+            "total_tokens": 30,
+            "prompt_tokens_details": {"cached_tokens": 4},
+            "completion_tokens_details": {"reasoning_tokens": 2},
+        }
+        base = {"id": "chatcmpl-scripted", "created": 1, "model": body["model"]}
+        if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+            for delta in deltas:
+                for key in ("content", "reasoning_content"):
+                    if key in delta:
+                        message[key] = (message.get(key) or "") + delta[key]
+            if tools:
+                message["tool_calls"] = [
+                    {**call, "function": {"name": function["name"], "arguments": arguments}}
+                ]
+            choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+            return _json({**base, "object": "chat.completion", "choices": [choice], "usage": usage})
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        base["object"] = "chat.completion.chunk"
+        deltas[0] = {"role": "assistant", **deltas[0]}
+        for delta, reason in [*((d, None) for d in deltas), ({}, finish)]:
+            choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
+            await response.write(b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n")
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunk = {**base, "choices": [], "usage": usage}
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+        return response

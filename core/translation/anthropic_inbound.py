@@ -1,0 +1,279 @@
+"""Anthropic -> OpenAI requests and OpenAI -> Anthropic replies: what the gateway's own
+``/v1/messages`` API reads and answers. The tables and the choices made are in `anthropic`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .anthropic import (
+    FINISH_TO_STOP,
+    PDF,
+    TOOL_CHOICE_TO_OPENAI,
+    budget_to_effort,
+    invalid,
+    to_anthropic_usage,
+)
+
+__all__ = ["to_anthropic_message", "to_openai_request"]
+
+# -- Anthropic request -> OpenAI request (the inbound API) ----------------------------------
+
+
+def to_openai_request(body: Any) -> dict[str, Any]:
+    """The canonical request for a Messages body; raises 400 on what can't be read."""
+    if not isinstance(body, dict):
+        raise invalid("body", "must be a JSON object")
+    for name, expected in (("model", str), ("max_tokens", int), ("messages", list)):
+        if not isinstance(body.get(name), expected) or isinstance(body.get(name), bool):
+            raise invalid(name, "is required" if name not in body else "has the wrong type")
+    thinking = body.get("thinking")
+    keep_thinking = isinstance(thinking, dict) and thinking.get("type") != "disabled"
+    messages: list[dict[str, Any]] = []
+    system = body.get("system")
+    if system:
+        messages.append({"role": "system", "content": _openai_text(system, "system")})
+    for index, message in enumerate(body["messages"]):
+        _openai_messages(message, f"messages[{index}]", keep_thinking, messages)
+    request: dict[str, Any] = {
+        "model": body["model"],
+        "messages": messages,
+        "max_completion_tokens": body["max_tokens"],
+    }
+    for name in ("temperature", "top_p"):
+        if body.get(name) is not None:
+            request[name] = body[name]
+    if body.get("stop_sequences"):
+        request["stop"] = body["stop_sequences"]
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
+        request["user"] = metadata["user_id"]
+    tools = [_openai_tool(t) for t in body.get("tools") or () if _is_custom_tool(t)]
+    if tools:
+        request["tools"] = tools
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict):
+            kind = choice.get("type")
+            if kind == "tool" and isinstance(choice.get("name"), str):
+                request["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+            elif kind in TOOL_CHOICE_TO_OPENAI:
+                request["tool_choice"] = TOOL_CHOICE_TO_OPENAI[kind]
+            if choice.get("disable_parallel_tool_use") is True:
+                request["parallel_tool_calls"] = False
+    if keep_thinking and isinstance(thinking, dict):
+        budget = thinking.get("budget_tokens")
+        if type(budget) is int:
+            request["reasoning_effort"] = budget_to_effort(budget)
+    output = body.get("output_config")
+    if isinstance(output, dict):
+        if isinstance(output.get("effort"), str):
+            request["reasoning_effort"] = output["effort"]
+        fmt = output.get("format")
+        if isinstance(fmt, dict) and isinstance(fmt.get("schema"), dict):
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": fmt["schema"], "strict": True},
+            }
+    if body.get("stream") is True:
+        request["stream"] = True
+        request["stream_options"] = {"include_usage": True}
+    return request
+
+
+def _openai_text(content: Any, where: str) -> str | list[dict[str, Any]]:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise invalid(where, "must be a string or an array of text blocks")
+    parts = [{"type": "text", "text": b["text"]} for b in content if _is_text(b)]
+    return parts[0]["text"] if len(parts) == 1 else parts
+
+
+def _is_text(block: Any) -> bool:
+    return isinstance(block, dict) and block.get("type") == "text" and "text" in block
+
+
+def _openai_messages(
+    message: Any, where: str, keep_thinking: bool, out: list[dict[str, Any]]
+) -> None:
+    if not isinstance(message, dict):
+        raise invalid(where, "must be an object")
+    role = message.get("role")
+    content = message.get("content")
+    if role == "system":
+        out.append({"role": "system", "content": _openai_text(content, f"{where}.content")})
+        return
+    if role not in ("user", "assistant"):
+        raise invalid(f"{where}.role", "must be 'user' or 'assistant'")
+    if isinstance(content, str):
+        out.append({"role": role, "content": content})
+        return
+    if not isinstance(content, list):
+        raise invalid(f"{where}.content", "must be a string or an array of content blocks")
+    if role == "assistant":
+        out.append(_openai_assistant(content, where, keep_thinking))
+        return
+    parts: list[dict[str, Any]] = []
+    for index, block in enumerate(content):
+        if not isinstance(block, dict):
+            raise invalid(f"{where}.content[{index}]", "must be an object")
+        if block.get("type") == "tool_result":
+            out.append(_openai_tool_message(block, f"{where}.content[{index}]", parts))
+        else:
+            part = _openai_part(block)
+            if part is not None:
+                parts.append(part)
+    if parts:
+        only_text = len(parts) == 1 and parts[0]["type"] == "text"
+        out.append({"role": "user", "content": parts[0]["text"] if only_text else parts})
+
+
+def _openai_part(block: dict[str, Any]) -> dict[str, Any] | None:
+    kind = block.get("type")
+    if kind == "text":
+        return {"type": "text", "text": block.get("text", "")}
+    source = block.get("source")
+    if not isinstance(source, dict):
+        return None
+    if kind == "image":
+        url: Any
+        if source.get("type") == "base64":
+            url = f"data:{source.get('media_type')};base64,{source.get('data')}"
+        elif source.get("type") == "url":
+            url = source.get("url")
+        else:
+            return None
+        return {"type": "image_url", "image_url": {"url": url}}
+    if kind == "document":
+        if source.get("type") == "base64" and source.get("media_type") == PDF:
+            file = {"file_data": f"data:{PDF};base64,{source.get('data')}"}
+            file["filename"] = block.get("title") or "document.pdf"
+            return {"type": "file", "file": file}
+        if source.get("type") == "text":
+            return {"type": "text", "text": source.get("data", "")}
+    return None  # no OpenAI counterpart: see the module docstring
+
+
+def _openai_tool_message(
+    block: dict[str, Any], where: str, parts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    call_id = block.get("tool_use_id")
+    if not isinstance(call_id, str):
+        raise invalid(f"{where}.tool_use_id", "is required")
+    content = block.get("content")
+    if isinstance(content, list):
+        texts = []
+        for item in content:
+            if _is_text(item):
+                texts.append(item["text"])
+            elif isinstance(item, dict):
+                part = _openai_part(item)  # images can't go in a tool message: next user turn
+                if part is not None:
+                    parts.append(part)
+        content = "\n".join(texts)
+    return {"role": "tool", "tool_call_id": call_id, "content": content or ""}
+
+
+def _openai_assistant(content: list[Any], where: str, keep_thinking: bool) -> dict[str, Any]:
+    texts: list[str] = []
+    reasoning: list[str] = []
+    thinking: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    for index, block in enumerate(content):
+        if not isinstance(block, dict):
+            raise invalid(f"{where}.content[{index}]", "must be an object")
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text", ""))
+        elif kind == "tool_use":
+            calls.append(
+                {
+                    "id": block.get("id"),
+                    "type": "function",
+                    "function": {
+                        "name": block.get("name"),
+                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
+                    },
+                }
+            )
+        elif kind in ("thinking", "redacted_thinking") and keep_thinking:
+            thinking.append(block)
+            if kind == "thinking":
+                reasoning.append(block.get("thinking", ""))
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(texts) if texts or not calls else None,
+    }
+    if calls:
+        message["tool_calls"] = calls
+    if thinking:
+        message["reasoning_content"] = "".join(reasoning)
+        message["thinking_blocks"] = thinking
+    return message
+
+
+def _is_custom_tool(tool: Any) -> bool:
+    return (
+        isinstance(tool, dict)
+        and tool.get("type") in (None, "custom")
+        and isinstance(tool.get("name"), str)
+    )
+
+
+def _openai_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    function: dict[str, Any] = {
+        "name": tool["name"],
+        "parameters": tool.get("input_schema") or {"type": "object", "properties": {}},
+    }
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    if tool.get("strict") is True:
+        function["strict"] = True
+    return {"type": "function", "function": function}
+
+
+def to_anthropic_message(response: dict[str, Any]) -> dict[str, Any]:
+    choices = response.get("choices") or [{}]
+    choice = choices[0]
+    message = choice.get("message") or {}
+    content: list[dict[str, Any]] = []
+    thinking = message.get("thinking_blocks")
+    if isinstance(thinking, list) and thinking:
+        content += thinking
+    elif message.get("reasoning_content"):
+        content.append(
+            {"type": "thinking", "thinking": message["reasoning_content"], "signature": ""}
+        )
+    text = message.get("content") or message.get("refusal")
+    if isinstance(text, str) and text:
+        content.append({"type": "text", "text": text})
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id"),
+                "name": function.get("name"),
+                "input": _loose_arguments(function.get("arguments")),
+            }
+        )
+    return {
+        "id": response.get("id"),
+        "type": "message",
+        "role": "assistant",
+        "model": response.get("model"),
+        "content": content,
+        "stop_reason": FINISH_TO_STOP.get(choice.get("finish_reason") or "", "end_turn"),
+        "stop_sequence": None,
+        "usage": to_anthropic_usage(response.get("usage")),
+    }
+
+
+def _loose_arguments(arguments: Any) -> dict[str, Any]:
+    """A model's arguments that are not a JSON object come back as ``{}``."""
+    try:
+        value = orjson.loads(arguments) if arguments else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
