@@ -53,6 +53,7 @@ REPLY = "Hello from the fake Gemini."
 THOUGHT = "Let me think about that first."
 SIGNATURE = base64.b64encode(b"fake-thought-signature").decode()
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -219,6 +220,10 @@ class FakeGemini:
             "token_uri": f"{self.url}/token",
         }
 
+    def revoke_tokens(self) -> None:
+        """Refuse every token issued so far (as if they were revoked)."""
+        self._tokens.clear()
+
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
         try:
@@ -258,7 +263,9 @@ class FakeGemini:
         except InvalidSignature:
             raise Invalid("Invalid JWT Signature.") from None
         now = time.time()
-        if claims.get("iss") != email or claims.get("aud") != f"{self.url}/token":
+        # Google's token endpoint wants its own URI as the audience, whatever token_uri the
+        # key file names (google-auth always sends this one).
+        if claims.get("iss") != email or claims.get("aud") != GOOGLE_TOKEN_AUDIENCE:
             raise Invalid("Invalid JWT: wrong issuer or audience.")
         if SCOPE not in str(claims.get("scope", "")).split():
             raise Invalid("Invalid JWT: the cloud-platform scope is missing.")

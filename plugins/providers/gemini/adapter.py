@@ -39,6 +39,9 @@ class GeminiAdapter(ProviderAdapter):
         """The vectors for `texts` and the tokens they counted."""
         raise NotImplementedError
 
+    def credentials_refused(self, deployment: Deployment) -> None:
+        """The upstream answered 401: forget any cached credential (the next call gets anew)."""
+
     @hookimpl
     async def provider_call(self, call: Call, deployment: Deployment) -> Reply | ReplyStream:
         if call.endpoint == "embeddings":
@@ -89,6 +92,8 @@ class GeminiAdapter(ProviderAdapter):
             read_timeout=deployment.timeout if stream else None,
         )
         if response.status >= 400:
+            if response.status == 401:
+                self.credentials_refused(deployment)
             raw = await response.read()
             try:
                 payload: Any = orjson.loads(raw)
