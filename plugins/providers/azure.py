@@ -52,7 +52,7 @@ _FILTERED = b'"content_filter"'
 class AzureOptions:
     """`[[models]]` keys of the azure provider."""
 
-    #: The ``api-version`` query parameter sent with every call.
+    #: The `api-version` query parameter sent with every call.
     api_version: str = DEFAULT_API_VERSION
     #: A static Entra ID (Azure AD) bearer token, used instead of the api key.
     azure_ad_token: Secret | None = None

@@ -30,6 +30,7 @@ from litegate import Call, Deployment, GatewayError, Reply, ReplyStream, hookimp
 from litegate.provider import ProviderAdapter
 from litegate.sse import SSEDecoder
 from litegate.translation import ChunkBuilder, chat_response, check_params, provider_error
+from litegate.translation.anthropic import THINKING_BUDGETS
 from litegate.translation.chunks import usage_dict
 from litegate.translation.errors import CONTENT_POLICY
 from litegate.translation.images import read_image_part
@@ -69,13 +70,6 @@ _FINISH = {
     "MAX_TOKENS": "length",
     "TOOL_CALL": "tool_calls",
 }
-_THINKING: dict[str, dict[str, Any]] = {
-    "none": {"type": "disabled"},
-    "minimal": {"type": "enabled", "token_budget": 512},
-    "low": {"type": "enabled", "token_budget": 1024},
-    "medium": {"type": "enabled", "token_budget": 4096},
-    "high": {"type": "enabled", "token_budget": 16384},
-}
 _TOOL_CHOICE = {"none": "NONE", "required": "REQUIRED"}
 _INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
 
@@ -86,7 +80,7 @@ class CohereProvider(ProviderAdapter):
 
     @attrs.frozen
     class Options:
-        #: ``input_type`` sent to /v2/embed: search_document, search_query, classification or
+        #: `input_type` sent to /v2/embed: search_document, search_query, classification or
         #: clustering.
         input_type: str = attrs.field(
             default="search_document", validator=attrs.validators.in_(_INPUT_TYPES)
@@ -163,7 +157,7 @@ def chat_request(request: dict[str, Any], model: str, drop: bool) -> dict[str, A
         if any(isinstance(t.get("function"), dict) and t["function"].get("strict") for t in tools):
             body["strict_tools"] = True
     choice = request.get("tool_choice")
-    if choice is not None and choice != "auto":
+    if choice is not None and choice != "auto" and (tools or choice != "none"):
         _tool_choice(choice, body)
     response_format = request.get("response_format")
     if response_format is not None:
@@ -187,11 +181,14 @@ def chat_request(request: dict[str, Any], model: str, drop: bool) -> dict[str, A
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
     effort = request.get("reasoning_effort")
-    if effort is not None:
-        thinking = _THINKING.get(effort)
-        if thinking is None:
-            raise _invalid("reasoning_effort", f"one of {', '.join(_THINKING)}")
-        body["thinking"] = thinking
+    if effort == "none":
+        body["thinking"] = {"type": "disabled"}
+    elif effort is not None:
+        # The gateway's one effort -> budget scale (shared with the anthropic and bedrock adapters).
+        budget = THINKING_BUDGETS.get(effort)
+        if budget is None:
+            raise _invalid("reasoning_effort", f"none or one of {', '.join(THINKING_BUDGETS)}")
+        body["thinking"] = {"type": "enabled", "token_budget": budget}
     return body
 
 
@@ -308,11 +305,13 @@ def _tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _tool_choice(choice: Any, body: dict[str, Any]) -> None:
+    if not body.get("tools"):
+        raise _invalid("tool_choice", "auto or none when the request has no tools")
     if isinstance(choice, str) and choice in _TOOL_CHOICE:
         body["tool_choice"] = _TOOL_CHOICE[choice]
         return
     name = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
-    named = [t for t in body.get("tools", ()) if t["function"]["name"] == name]
+    named = [t for t in body["tools"] if t["function"]["name"] == name]
     if not named:
         raise _invalid("tool_choice", "auto, none, required, or a function named in 'tools'")
     # Cohere can't force one tool by name; offering only that tool and requiring a call can.

@@ -112,8 +112,8 @@ def _allowed(value: Any, allowed: tuple[Any, ...]) -> bool:
 class PresetOptions:
     """`[[models]]` keys every OpenAI-compatible preset takes."""
 
-    #: Extra headers sent upstream with every request (OpenRouter's ``HTTP-Referer`` and
-    #: ``X-Title``, for example).
+    #: Extra headers sent upstream with every request (OpenRouter's `HTTP-Referer` and
+    #: `X-Title`, for example).
     headers: dict[str, str] = attrs.field(factory=dict)
 
 
@@ -323,12 +323,11 @@ PRESETS: dict[str, Preset] = _load_presets(
 def preset_class(name: str, class_name: str) -> type[OpenAICompatibleProvider]:
     """The adapter class for the preset `name`, its defaults taken from the data."""
     preset = PRESETS[name]
-    doc = f"`{name}`: an OpenAI-compatible provider (presets.toml [{name}])."
     return type(
         class_name,
         (OpenAICompatibleProvider,),
         {
-            "__doc__": doc,
+            "__doc__": _describe(preset),
             "__module__": __name__,
             "__qualname__": class_name,
             "preset": preset,
@@ -336,6 +335,21 @@ def preset_class(name: str, class_name: str) -> type[OpenAICompatibleProvider]:
             "api_key_env": preset.api_key_env,
         },
     )
+
+
+def _describe(preset: Preset) -> str:
+    """A one-paragraph summary of the preset, for its class docstring (and the docs)."""
+    served = ", ".join(sorted(preset.endpoints, key=list(PATHS).index))
+    parts = [f"`{preset.name}`: an OpenAI-compatible API, passed through; serves {served}."]
+    if preset.rejects:
+        parts.append(f"Does not take {', '.join(f'`{p}`' for p in sorted(preset.rejects))}.")
+    for key, values in preset.only.items():
+        parts.append(f"Takes `{key}` only as {' or '.join(repr(v) for v in values)}.")
+    for old, new in preset.renames.items():
+        parts.append(f"Sends `{old}` as `{new}`.")
+    if not preset.stream_options:
+        parts.append("Streams go without `stream_options` (the upstream reports usage itself).")
+    return " ".join(parts)
 
 
 Groq = preset_class("groq", "Groq")

@@ -187,7 +187,7 @@ async def test_full_request_translation(fake_cohere):
         "seed": 11,
         "frequency_penalty": 0.1,
         "presence_penalty": 0.2,
-        "thinking": {"type": "enabled", "token_budget": 1024},
+        "thinking": {"type": "enabled", "token_budget": 2048},
     }
 
 
@@ -198,6 +198,32 @@ async def test_tool_choice(fake_cohere, choice, expected):
     async with _gateway(fake_cohere) as gw:
         await gw.chat(model="m", messages=MESSAGES, tools=[WEATHER], tool_choice=choice)
     assert fake_cohere.requests[-1]["body"].get("tool_choice") == expected
+
+
+async def test_tool_choice_without_tools(fake_cohere):
+    async with _gateway(fake_cohere) as gw:
+        await gw.chat(model="m", messages=MESSAGES, tool_choice="none")
+        assert "tool_choice" not in fake_cohere.requests[-1]["body"]
+        with pytest.raises(GatewayError) as raised:
+            await gw.chat(model="m", messages=MESSAGES, tool_choice="required")
+    assert raised.value.status == 400 and raised.value.param == "tool_choice"
+
+
+@pytest.mark.parametrize(
+    ("effort", "thinking"),
+    [
+        ("none", {"type": "disabled"}),
+        ("medium", {"type": "enabled", "token_budget": 8192}),
+        ("max", {"type": "enabled", "token_budget": 65536}),
+    ],
+)
+async def test_reasoning_effort_becomes_thinking(fake_cohere, effort, thinking):
+    async with _gateway(fake_cohere) as gw:
+        await gw.chat(model="m", messages=MESSAGES, reasoning_effort=effort)
+        assert fake_cohere.requests[-1]["body"]["thinking"] == thinking
+        with pytest.raises(GatewayError) as raised:
+            await gw.chat(model="m", messages=MESSAGES, reasoning_effort="extreme")
+    assert raised.value.param == "reasoning_effort"
 
 
 async def test_tool_calls_come_back(fake_cohere):
