@@ -12,8 +12,8 @@ aws_access_key_id = "${AWS_ACCESS_KEY_ID}"
 aws_secret_access_key = "${AWS_SECRET_ACCESS_KEY}"
 ```
 
-A Bedrock API key (``api_key``, or ``AWS_BEARER_TOKEN_BEDROCK``) is sent as a bearer token
-instead of signing. ``api_base`` replaces ``https://bedrock-runtime.{region}.amazonaws.com``
+Without keys on the model, a Bedrock API key (``api_key``, or ``AWS_BEARER_TOKEN_BEDROCK``) is
+sent as a bearer token instead of signing. ``api_base`` replaces ``https://bedrock-runtime.{region}.amazonaws.com``
 (a VPC endpoint, a proxy, a test server). Streams arrive as AWS event-stream frames, decoded by
 botocore. See `_request` and `_response` for how each OpenAI field is mapped.
 """
@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import attrs
 import orjson
-from botocore.eventstream import EventStreamBuffer, ParserError
+from botocore.eventstream import _PRELUDE_LENGTH, EventStreamBuffer, ParserError
 
 from litegate import Call, Deployment, GatewayError, Reply, ReplyStream, hookimpl
 from litegate.config_types import Secret
@@ -170,8 +170,8 @@ class _Target:
     base_url: str
     #: "/model/{model id, percent-encoded}"
     model_path: str
-    signer: Signer | None
-    credentials: CredentialSource | None
+    signer: Signer | None = attrs.field(repr=False)
+    credentials: CredentialSource | None = attrs.field(repr=False)
     reasoning_family: str | None
     embedding_family: str | None
     native_json: bool
@@ -182,18 +182,19 @@ class _Target:
         suffix = ".amazonaws.com.cn" if options.region.startswith("cn-") else ".amazonaws.com"
         default = f"https://bedrock-runtime.{options.region}{suffix}"
         base_url = (deployment.api_base or default).rstrip("/")
+        # Keys on the model win; then a Bedrock API key; then botocore's credential chain.
         signer = credentials = None
-        if deployment.api_key is None:
+        if options.aws_access_key_id is not None:
+            credentials = CredentialSource.from_keys(
+                options.aws_access_key_id.reveal(),
+                options.aws_secret_access_key.reveal(),
+                options.aws_session_token.reveal() if options.aws_session_token else None,
+                deployment.id,
+            )
+        elif deployment.api_key is None:
+            credentials = CredentialSource(None, options.aws_profile, deployment.id)
+        if credentials is not None:
             signer = Signer(options.region, base_url)
-            if options.aws_access_key_id is not None:
-                credentials = CredentialSource.from_keys(
-                    options.aws_access_key_id.reveal(),
-                    options.aws_secret_access_key.reveal(),
-                    options.aws_session_token.reveal() if options.aws_session_token else None,
-                    deployment.id,
-                )
-            else:
-                credentials = CredentialSource(None, options.aws_profile, deployment.id)
         return cls(
             base_url=base_url,
             model_path="/model/" + quote(deployment.model, safe=_PATH_SAFE),
@@ -236,6 +237,25 @@ async def _post(
     return response
 
 
+class _Frames(EventStreamBuffer):
+    """botocore's event-stream decoder (framing, both CRCs, length caps), parsing each distinct
+    header block once: every delta of a stream carries the same three headers, and parsing
+    them was half the decoder's time per frame (25 -> 13 µs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parsed: dict[bytes, Any] = {}
+
+    def _parse_headers(self) -> Any:
+        raw = self._data[_PRELUDE_LENGTH : self._prelude.headers_end]
+        headers = self._parsed.get(raw)
+        if headers is None:
+            headers = super()._parse_headers()
+            if len(self._parsed) < 32:  # event and exception kinds: a handful per stream
+                self._parsed[raw] = headers
+        return headers
+
+
 async def _read_json(response: UpstreamResponse, deployment: Deployment) -> dict[str, Any]:
     raw = await response.read()
     try:
@@ -255,7 +275,7 @@ async def _read_json(response: UpstreamResponse, deployment: Deployment) -> dict
 async def _chunks(
     response: UpstreamResponse, translator: StreamTranslator, deployment: Deployment
 ) -> AsyncIterator[dict[str, Any]]:
-    frames = EventStreamBuffer()
+    frames = _Frames()
     async for block in response.iter_bytes():
         frames.add_data(block)
         while True:

@@ -181,6 +181,8 @@ def _messages(
                 param=f"{where}.role",
                 code="invalid_value",
             )
+        if not blocks:
+            continue  # an empty turn (Bedrock refuses those); its neighbours may then merge
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(blocks)
         else:

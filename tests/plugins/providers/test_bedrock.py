@@ -307,6 +307,15 @@ async def test_bedrock_api_key_is_sent_as_bearer(fake):
     assert fake.requests[-1]["headers"]["Authorization"] == f"Bearer {fake.api_key}"
 
 
+async def test_keys_on_the_model_win_over_an_api_key(fake):
+    extra = 'api_key = "some-other-bedrock-key"\n'
+    async with _gateway(fake, extra=extra) as gw:
+        await gw.chat(model="m", messages=USER)
+        adapter = gw.pm.get_plugin("provider:bedrock")
+        assert fake.secret_key not in repr(adapter._targets) + repr(gw.deployments)
+    assert fake.requests[-1]["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 ")
+
+
 async def test_default_endpoint_comes_from_the_region():
     toml = f"""
 [[models]]
@@ -394,6 +403,69 @@ async def test_tool_choice(fake, tool_choice, expected):
     config = fake.requests[-1]["body"]["toolConfig"]
     assert config.get("toolChoice") == expected
     assert [tool["toolSpec"]["name"] for tool in config["tools"]] == ["get_weather", "get_time"]
+
+
+async def test_tool_choice_none_with_tool_history_keeps_the_tools_unforced(fake):
+    reply = await _chat(
+        fake,
+        messages=[
+            {"role": "user", "content": "get_weather for Oslo"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": "{}"},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "cold"},
+        ],
+        tools=[WEATHER_TOOL],
+        tool_choice="none",
+    )
+    config = fake.requests[-1]["body"]["toolConfig"]
+    assert "toolChoice" not in config and config["tools"][0]["toolSpec"]["name"] == "get_weather"
+    assert reply["choices"][0]["message"]["content"] == "Tool results: cold"
+
+
+async def test_bad_tool_arguments_and_parallel_calls_off(fake):
+    with pytest.raises(GatewayError) as raised:
+        await _chat(
+            fake,
+            messages=[
+                *USER,
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "[1]"},
+                        }
+                    ],
+                },
+            ],
+        )
+    assert raised.value.param == "messages[1].tool_calls[0].function.arguments"
+    with pytest.raises(GatewayError) as raised:
+        await _chat(fake, messages=USER, tools=[WEATHER_TOOL], parallel_tool_calls=False)
+    assert raised.value.param == "parallel_tool_calls"
+
+
+async def test_empty_turns_are_left_out_and_neighbours_merged(fake):
+    await _chat(
+        fake,
+        messages=[
+            {"role": "user", "content": "one"},
+            {"role": "assistant", "content": ""},
+            {"role": "user", "content": "two"},
+        ],
+    )
+    assert fake.requests[-1]["body"]["messages"] == [
+        {"role": "user", "content": [{"text": "one"}, {"text": "two"}]}
+    ]
 
 
 async def test_tool_choice_none_sends_no_tools(fake):
