@@ -65,70 +65,30 @@ _STATUS_NAMES = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
-_REQUEST_KEYS = {
-    "contents",
-    "systemInstruction",
-    "tools",
-    "toolConfig",
-    "safetySettings",
-    "generationConfig",
-    "cachedContent",
-}
-_PART_DATA = {
-    "text",
-    "inlineData",
-    "fileData",
-    "functionCall",
-    "functionResponse",
-    "executableCode",
-    "codeExecutionResult",
-}
-_PART_META = {"thought", "thoughtSignature", "videoMetadata", "mediaResolution"}
-_CONFIG_KEYS = {
-    "candidateCount",
-    "stopSequences",
-    "maxOutputTokens",
-    "temperature",
-    "topP",
-    "topK",
-    "seed",
-    "presencePenalty",
-    "frequencyPenalty",
-    "responseMimeType",
-    "responseSchema",
-    "responseJsonSchema",
-    "responseModalities",
-    "thinkingConfig",
-    "responseLogprobs",
-    "logprobs",
-    "mediaResolution",
-    "speechConfig",
-    "imageConfig",
-}
-_SCHEMA_KEYS = {
-    "type",
-    "format",
-    "title",
-    "description",
-    "nullable",
-    "enum",
-    "maxItems",
-    "minItems",
-    "properties",
-    "required",
-    "minProperties",
-    "maxProperties",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "example",
-    "anyOf",
-    "propertyOrdering",
-    "default",
-    "items",
-    "minimum",
-    "maximum",
-}
+
+
+def _names(text: str) -> set[str]:
+    return set(text.split())
+
+
+# The fields Google's parser knows (anything else is "Unknown name"), in lowerCamelCase.
+_REQUEST_KEYS = _names(
+    "contents systemInstruction tools toolConfig safetySettings generationConfig cachedContent"
+)
+_PART_DATA = _names(
+    "text inlineData fileData functionCall functionResponse executableCode codeExecutionResult"
+)
+_PART_META = _names("thought thoughtSignature videoMetadata mediaResolution")
+_CONFIG_KEYS = _names(
+    "candidateCount stopSequences maxOutputTokens temperature topP topK seed presencePenalty "
+    "frequencyPenalty responseMimeType responseSchema responseJsonSchema responseModalities "
+    "thinkingConfig responseLogprobs logprobs mediaResolution speechConfig imageConfig"
+)
+_SCHEMA_KEYS = _names(
+    "type format title description nullable enum maxItems minItems properties required "
+    "minProperties maxProperties minLength maxLength pattern example anyOf propertyOrdering "
+    "default items minimum maximum"
+)
 _TYPES = {"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"}
 _FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import struct
 
+import httpx
 import orjson
 import pytest
 
@@ -602,3 +603,44 @@ async def test_embeddings(fake):
         async with _gateway(fake, "text-embedding-004") as gw:
             await gw.embeddings(model="g", input=[[1, 2, 3]])
     assert raised.value.status == 400 and "text" in raised.value.message
+
+
+def test_fake_speaks_googles_wire_format(fake):
+    # What the adapter is tested against: Google's bytes, and Google's strictness.
+    url = f"{fake.url}/v1beta/models/gemini-2.5-flash"
+    headers = {"x-goog-api-key": fake.api_key}
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    with httpx.Client() as http:
+        stream = http.post(url + ":streamGenerateContent?alt=sse", json=body, headers=headers)
+        whole = http.post(url + ":generateContent", json=body, headers=headers)
+        unknown = http.post(
+            url + ":generateContent", json={**body, "stream": True}, headers=headers
+        )
+        in_url = http.post(url + f":generateContent?key={fake.api_key}", json=body)
+    assert stream.headers["content-type"] == "text/event-stream"
+    assert stream.content.startswith(
+        b'data: {"candidates": [{"content": {"parts": [{"text": "Hello"}],"role": "model"},'
+        b'"index": 0}],"usageMetadata": {"promptTokenCount": 1,'
+    )
+    events = stream.content.split(b"\r\n\r\n")
+    assert (
+        events[-1] == b""
+        and len(events) == 7  # five words, then the finish
+        and all(e.startswith(b"data: {") for e in events[:-1])
+    )
+    assert b'"finishReason": "STOP"' in events[-2]
+    assert whole.headers["content-type"] == "application/json; charset=UTF-8"
+    assert whole.text.startswith('{\n  "candidates": [\n    {\n      "content": {')
+    assert unknown.status_code == 400
+    assert unknown.json()["error"] == {
+        "code": 400,
+        "message": 'Invalid JSON payload received. Unknown name "stream": Cannot find field.',
+        "status": "INVALID_ARGUMENT",
+    }
+    assert in_url.status_code == 400
+
+
+async def test_cached_tokens(fake):
+    reply = await _chat(fake, "gemini-cached", messages=_hi("one two three four"))
+    assert reply["usage"]["prompt_tokens"] == 4
+    assert reply["usage"]["prompt_tokens_details"] == {"cached_tokens": 2}
