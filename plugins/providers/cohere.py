@@ -446,7 +446,7 @@ class _ChatStream:
         builder = self.builder
         if builder is None:
             builder = self.builder = ChunkBuilder(self.deployment.model, event.get("id"))
-        if kind == "content-delta":
+        if kind in ("content-delta", "content-start"):
             content = message.get("content") or {}
             if content.get("text"):
                 return [builder.text(content["text"])]
