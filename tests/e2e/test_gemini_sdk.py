@@ -11,8 +11,10 @@ import openai
 import pydantic
 import pytest
 
+from litegate import Gateway
 from litegate.plugins.providers.gemini import GeminiProvider
 from litegate.plugins.providers.vertex import VertexProvider
+from litegate.testing import GatewayServer
 from litegate.testing.fake_gemini import REPLY, THOUGHT, FakeGemini
 
 KEY = "sk-test-master-0123456789"
@@ -37,11 +39,17 @@ def fake():
         yield fake
 
 
-@pytest.fixture
-def client(serve_gateway, fake, tmp_path):
-    key_file = tmp_path / "sa.json"
-    key_file.write_text(json.dumps(fake.service_account_info()))
-    server = serve_gateway(
+@pytest.fixture(scope="module")
+def key_file(fake, tmp_path_factory):
+    path = tmp_path_factory.mktemp("vertex") / "sa.json"
+    path.write_text(json.dumps(fake.service_account_info()))  # an RSA key: made once
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(fake, key_file):
+    # One gateway for the module: the tests only read what they sent.
+    gateway = Gateway.from_toml(
         f"""
 [[pipeline]]
 plugin = "auth"
@@ -73,7 +81,10 @@ credentials = "{key_file}"
         env={"GEMINI_API_KEY": fake.api_key},
         providers={"gemini": GeminiProvider, "vertex": VertexProvider},
     )
-    with openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as client:
+    with (
+        GatewayServer(gateway) as server,
+        openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as client,
+    ):
         yield client
 
 
@@ -218,7 +229,7 @@ def test_embeddings(client, fake):
     assert decoded.data[0].embedding == pytest.approx(floats.data[0].embedding)
 
 
-def test_errors_keep_their_class(client, serve_gateway, fake):
+def test_unsupported_params_are_400s(client):
     with pytest.raises(openai.BadRequestError) as raised:
         client.chat.completions.create(
             model="gemini", messages=[{"role": "user", "content": "x"}], logit_bias={"1": 1}
