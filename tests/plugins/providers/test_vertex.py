@@ -10,7 +10,7 @@ import pytest
 
 from litegate import ConfigError, Gateway, GatewayError
 from litegate.plugins.providers.vertex import VertexProvider, base_url
-from litegate.testing.fake_gemini import GOOGLE_TOKEN_AUDIENCE, REPLY, SCOPE, FakeGemini
+from litegate.testing.fake_gemini import GOOGLE_TOKEN_AUDIENCE, REPLY, SCOPE, THOUGHT, FakeGemini
 
 PROVIDERS = {"vertex": VertexProvider}
 
@@ -207,3 +207,32 @@ async def test_refused_token_is_fetched_anew(fake, key_file):
         reply = await gw.chat(model="v", messages=messages)
     assert reply["choices"][0]["message"]["content"] == REPLY
     assert len(fake.token_requests) == before + 1
+
+
+async def test_shared_translation_tools_vision_json_reasoning(fake, key_file):
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        },
+    }
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    async with Gateway.from_toml(_toml(fake, str(key_file)), {}, providers=PROVIDERS) as gw:
+        called = await gw.chat(model="v", messages=[{"role": "user", "content": "q"}], tools=[tool])
+        seen = await gw.chat(model="v", messages=[{"role": "user", "content": [image]}])
+        shaped = await gw.chat(
+            model="v",
+            messages=[{"role": "user", "content": "q"}],
+            response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}},
+        )
+        thought = await gw.chat(
+            model="v", messages=[{"role": "user", "content": "q"}], reasoning_effort="low"
+        )
+    call = called["choices"][0]["message"]["tool_calls"][0]
+    assert call["function"] == {"name": "lookup", "arguments": '{"q":"q-1"}'}
+    assert seen["choices"][0]["message"]["content"] == "I see 1 image(s): image/png (8 bytes)"
+    assert shaped["choices"][0]["message"]["content"] == '{"a": "a-1"}'
+    assert thought["choices"][0]["message"]["reasoning_content"] == THOUGHT
+    assert all(r["api"] == "vertex" for r in fake.requests[-4:])
