@@ -98,7 +98,12 @@ class Gateway:
             key_env = getattr(adapter, "api_key_env", None)
             if api_key is None and key_env and env.get(key_env):
                 api_key = Secret(env[key_env])
-            api_base = entry.api_base or getattr(adapter, "default_api_base", None)
+            default_base = getattr(adapter, "api_base_for", None)
+            api_base = entry.api_base or (
+                default_base(entry.options)
+                if default_base is not None
+                else getattr(adapter, "default_api_base", None)
+            )
             deployment = Deployment(
                 alias=entry.name,
                 provider=entry.provider,

@@ -24,6 +24,12 @@ class ProviderAdapter:
     #: An attrs class for provider-specific `[[models]]` keys, or None.
     Options: ClassVar[Any] = None
 
+    def api_base_for(self, options: Any) -> str | None:
+        """The upstream base URL for a `[[models]]` entry without ``api_base``.
+
+        Override when it depends on the entry's options (a region, a location)."""
+        return self.default_api_base
+
     def check_deployment(self, deployment: Any) -> str | None:
         """A problem with a deployment's settings, found at start-up, or None."""
         return None

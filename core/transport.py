@@ -3,8 +3,9 @@
 Measured on a bare Starlette + Hypercorn passthrough (gateway CPU-ms per request, see
 docs/architecture.md): httpx's default transport costs 2-4x aiohttp's in ordinary scenarios
 and ~60x with 256 concurrent slow upstream calls (its pool does work that grows with the
-square of the pool), so the provider hot path uses aiohttp directly, behind this interface. Adapters never import
-aiohttp; they get an `UpstreamClient` on their deployment and catch the two errors below.
+square of the pool), so the provider hot path uses aiohttp directly, behind this interface.
+Adapters never import aiohttp; they get an `UpstreamClient` on their deployment and catch the
+two errors below.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ needs -- building OpenAI chunks, reading image parts, refusing or dropping param
 classifying provider errors -- lives here once.
 """
 
-from .chunks import ChunkBuilder, chat_response
+from .chunks import ChunkBuilder, chat_response, usage_dict
 from .errors import classify_error, provider_error
 from .images import ImageData, read_image_part
 from .params import check_params
@@ -18,4 +18,5 @@ __all__ = [
     "classify_error",
     "provider_error",
     "read_image_part",
+    "usage_dict",
 ]

@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from litegate import Deployment, GatewayError, hookimpl
+from litegate import Deployment, GatewayError
 from litegate.config_types import Secret
 
 from .gemini import GeminiAdapter
@@ -84,19 +84,9 @@ class VertexProvider(GeminiAdapter):
             self._tokens[deployment.id] = _TokenSource(credentials, key)
         return None
 
-    @hookimpl
-    def startup(self, gateway: Any) -> None:
-        # The host depends on each deployment's location, which the core can't know when it
-        # builds the pooled clients; give location-derived hosts their client here.
-        seen: dict[str, int] = {}
-        for entry in gateway.config.models:
-            position = seen.get(entry.name, 0)
-            seen[entry.name] = position + 1
-            deployment = gateway.deployments[entry.name][position]
-            if deployment.client is None and isinstance(deployment.options, self.Options):
-                base = base_url(deployment.options.location)
-                deployment.api_base = base
-                deployment.client = gateway.transports.client(base, entry.max_connections)
+    def api_base_for(self, options: Any) -> str | None:
+        # The host follows each deployment's location.
+        return base_url(options.location) if isinstance(options, self.Options) else None
 
     def model_path(self, deployment: Deployment, method: str) -> str:
         options = deployment.options
