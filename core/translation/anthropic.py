@@ -22,6 +22,8 @@ Choices where the formats differ:
 - Usage: Anthropic counts cached input apart from ``input_tokens``, OpenAI counts it in
   ``prompt_tokens`` (with ``cached_tokens`` = cache reads). Anthropic reports no separate
   thinking tokens, so ``reasoning_tokens`` is 0.
+- Thinking blocks that come in through ``/v1/messages`` enter the canonical request only
+  when that request turns thinking on (an OpenAI upstream may refuse the extra key).
 - Content with no counterpart (server tools and their results, documents other than PDFs
   and plain text, citations, ``cache_control`` outside content parts, ``top_k``) is left out
   of the canonical request; an Anthropic deployment still gets it through `OriginalRequest`.
