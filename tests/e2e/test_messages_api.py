@@ -12,7 +12,7 @@ import pytest
 from litegate import Call, hookimpl
 from litegate.messages_api import estimate_input_tokens
 from litegate.plugins.providers.anthropic import AnthropicProvider
-from litegate.testing.fake_anthropic import FakeAnthropic, ScriptedOpenAI
+from litegate.testing.fake_anthropic import SIGNATURE, THINKING, FakeAnthropic, ScriptedOpenAI
 
 KEY = "sk-test-master-0123456789"
 AUTH = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
@@ -221,12 +221,30 @@ def test_a_plugin_that_changes_the_request_gets_it_translated(serve_gateway, ups
 
 def test_a_plugin_that_sees_chunks_gets_translated_events(serve_gateway, upstreams):
     url = _serve(serve_gateway, upstreams, "sees-chunks")
-    response = _post(
-        url, {"model": "claude", "max_tokens": 50, "stream": True, "messages": [HELLO]}
-    )
-    names = [name for name, _ in _events(response.text)]
-    assert "ping" not in names
+    body = {
+        "model": "claude",
+        "max_tokens": 3000,
+        "stream": True,
+        "thinking": {"type": "enabled", "budget_tokens": 2000},
+        "tools": [
+            {
+                "name": "lookup",
+                "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}},
+            }
+        ],
+        "messages": [HELLO],
+    }
+    events = _events(_post(url, body).text)
+    names = [name for name, _ in events]
+    assert "ping" not in names  # rebuilt from OpenAI chunks, not the upstream's own events
     assert names[0] == "message_start" and names[-1] == "message_stop"
+    starts = [d["content_block"]["type"] for n, d in events if n == "content_block_start"]
+    assert starts == ["thinking", "tool_use"]
+    deltas = [d["delta"] for n, d in events if n == "content_block_delta"]
+    assert "".join(d.get("thinking", "") for d in deltas) == THINKING
+    assert [d["signature"] for d in deltas if d["type"] == "signature_delta"] == [SIGNATURE]
+    assert json.loads("".join(d.get("partial_json", "") for d in deltas)) == {"q": "fake"}
+    assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
 
 
 def test_count_tokens(url):
