@@ -69,11 +69,15 @@ class BedrockProvider(ProviderAdapter):
 
     @attrs.frozen
     class Options:
-        #: The AWS region (picks the endpoint and goes into the signature).
+        #: The AWS region. It goes into the signature, and picks the endpoint unless `api_base`
+        #: is set: https://bedrock-runtime.{region}.amazonaws.com.
         region: str = attrs.field(validator=_check_region)
-        #: Static credentials; without them botocore's default chain finds some.
+        #: Static credentials (with the secret below); without them, botocore's default chain
+        #: (environment, shared files, SSO, container or instance role) finds some.
         aws_access_key_id: Secret | None = None
+        #: Goes with `aws_access_key_id`.
         aws_secret_access_key: Secret | None = None
+        #: For temporary credentials (STS), with the two keys above.
         aws_session_token: Secret | None = None
         #: A profile of the shared AWS config files, for the default chain.
         aws_profile: str | None = None
