@@ -13,8 +13,8 @@ aws_secret_access_key = "${AWS_SECRET_ACCESS_KEY}"
 ```
 
 Without keys on the model, a Bedrock API key (``api_key``, or ``AWS_BEARER_TOKEN_BEDROCK``) is
-sent as a bearer token instead of signing. ``api_base`` replaces ``https://bedrock-runtime.{region}.amazonaws.com``
-(a VPC endpoint, a proxy, a test server). Streams arrive as AWS event-stream frames, decoded by
+sent as a bearer token instead of signing. ``api_base`` replaces the regional endpoint
+``https://bedrock-runtime.{region}.amazonaws.com`` (a VPC endpoint, a proxy, a test server). Streams arrive as AWS event-stream frames, decoded by
 botocore. See `_request` and `_response` for how each OpenAI field is mapped.
 """
 
@@ -110,7 +110,8 @@ class BedrockProvider(ProviderAdapter):
             if not isinstance(entry.options, self.Options) or entry.api_base:
                 continue
             for deployment in gateway.deployments[entry.name]:
-                if deployment.options is entry.options and deployment.client is None:
+                mine = deployment.id in self._targets and deployment.options is entry.options
+                if mine and deployment.client is None:
                     deployment.api_base = self._targets[deployment.id].base_url
                     deployment.client = gateway.transports.client(
                         deployment.api_base, entry.max_connections
