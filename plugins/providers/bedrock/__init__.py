@@ -14,8 +14,9 @@ aws_secret_access_key = "${AWS_SECRET_ACCESS_KEY}"
 
 Without keys on the model, a Bedrock API key (``api_key``, or ``AWS_BEARER_TOKEN_BEDROCK``) is
 sent as a bearer token instead of signing. ``api_base`` replaces the regional endpoint
-``https://bedrock-runtime.{region}.amazonaws.com`` (a VPC endpoint, a proxy, a test server). Streams arrive as AWS event-stream frames, decoded by
-botocore. See `_request` and `_response` for how each OpenAI field is mapped.
+``https://bedrock-runtime.{region}.amazonaws.com`` (a VPC endpoint, a proxy, a test server).
+Streams arrive as AWS event-stream frames, decoded by botocore. See `_request` and `_response`
+for how each OpenAI field is mapped.
 """
 
 from __future__ import annotations
@@ -99,23 +100,12 @@ class BedrockProvider(ProviderAdapter):
             return "aws_access_key_id and aws_secret_access_key go together: set both or neither"
         if options.aws_session_token is not None and options.aws_access_key_id is None:
             return "aws_session_token needs aws_access_key_id and aws_secret_access_key"
-        self._targets[deployment.id] = _Target.build(deployment)
+        self._targets[deployment.id] = _Target.build(deployment, self.api_base_for(options))
         return None
 
-    @hookimpl
-    def startup(self, gateway: Any) -> None:
-        # The core makes clients for known base URLs only; ours depends on `region`, so the
-        # deployments without `api_base` get their regional endpoint from the gateway's pool.
-        for entry in gateway.config.models:
-            if not isinstance(entry.options, self.Options) or entry.api_base:
-                continue
-            for deployment in gateway.deployments[entry.name]:
-                mine = deployment.id in self._targets and deployment.options is entry.options
-                if mine and deployment.client is None:
-                    deployment.api_base = self._targets[deployment.id].base_url
-                    deployment.client = gateway.transports.client(
-                        deployment.api_base, entry.max_connections
-                    )
+    def api_base_for(self, options: Any) -> str:
+        suffix = ".amazonaws.com.cn" if options.region.startswith("cn-") else ".amazonaws.com"
+        return f"https://bedrock-runtime.{options.region}{suffix}"
 
     @hookimpl
     async def provider_call(self, call: Call, deployment: Deployment) -> Reply | ReplyStream:
@@ -182,11 +172,9 @@ class _Target:
     native_json: bool
 
     @classmethod
-    def build(cls, deployment: Deployment) -> _Target:
+    def build(cls, deployment: Deployment, default_base: str) -> _Target:
         options = deployment.options
-        suffix = ".amazonaws.com.cn" if options.region.startswith("cn-") else ".amazonaws.com"
-        default = f"https://bedrock-runtime.{options.region}{suffix}"
-        base_url = (deployment.api_base or default).rstrip("/")
+        base_url = (deployment.api_base or default_base).rstrip("/")
         # Keys on the model win; then a Bedrock API key; then botocore's credential chain.
         signer = credentials = None
         if options.aws_access_key_id is not None:
@@ -215,8 +203,7 @@ async def _post(
     deployment: Deployment, target: _Target, action: str, body: bytes, *, stream: bool
 ) -> UpstreamResponse:
     client = deployment.client
-    if client is None:  # only when the gateway was never started
-        raise GatewayError(500, "The bedrock provider was not started.", code="not_started")
+    assert client is not None  # every deployment has a base URL, so the core made a client
     path = target.model_path + action
     accept = _EVENT_STREAM if stream else _JSON
     if target.signer is not None and target.credentials is not None:
