@@ -26,15 +26,6 @@ def encode_event(kind: str, payload: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
-def _with_delta(chunk: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    # ChunkBuilder has no method for a custom delta key: reuse an empty text chunk (which
-    # carries the role when it is the first) and swap its content for `key`.
-    delta = chunk["choices"][0]["delta"]
-    del delta["content"]
-    delta[key] = value
-    return chunk
-
-
 class ChunksFromEvents:
     """Anthropic stream events (parsed ``data:`` payloads) -> OpenAI chunks."""
 
@@ -104,7 +95,7 @@ class ChunksFromEvents:
             self._thinking[index] = [text]
             return [builder.reasoning(text)] if text else []
         if kind == "redacted_thinking":
-            return [_with_delta(builder.text(""), "thinking_blocks", [block])]
+            return [builder.delta(thinking_blocks=[block])]
         return []  # server tool blocks have no OpenAI counterpart
 
     def _delta(self, index: int, delta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -126,7 +117,7 @@ class ChunksFromEvents:
                 "thinking": "".join(self._thinking.get(index, ())),
                 "signature": delta["signature"],
             }
-            return [_with_delta(self.builder.text(""), "thinking_blocks", [block])]
+            return [self.builder.delta(thinking_blocks=[block])]
         return []  # citations_delta: no OpenAI counterpart
 
 

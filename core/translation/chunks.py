@@ -84,6 +84,10 @@ class ChunkBuilder:
             ],
         }
 
+    def delta(self, **fields: Any) -> dict[str, Any]:
+        """A chunk with any delta fields (provider extensions such as ``thinking_blocks``)."""
+        return self._chunk(fields)
+
     def text(self, text: str) -> dict[str, Any]:
         return self._chunk({"content": text})
 
