@@ -41,6 +41,7 @@ from ..call import StashKey
 from ..errors import GatewayError
 from .chunks import usage_dict
 from .errors import provider_error
+from .reasoning import MIN_BUDGET, THINKING_BUDGETS
 
 __all__ = [
     "BUDGET_TO_EFFORT",
@@ -86,16 +87,6 @@ FINISH_TO_STOP = {
 }
 TOOL_CHOICE_TO_ANTHROPIC = {"auto": "auto", "none": "none", "required": "any"}
 TOOL_CHOICE_TO_OPENAI = {"auto": "auto", "none": "none", "any": "required"}
-#: reasoning_effort -> thinking.budget_tokens (Anthropic's minimum budget is 1024).
-THINKING_BUDGETS = {
-    "minimal": 1024,
-    "low": 2048,
-    "medium": 8192,
-    "high": 16384,
-    "xhigh": 32768,
-    "max": 65536,
-}
-MIN_BUDGET = 1024
 BUDGET_TO_EFFORT = (("low", 2048), ("medium", 8192))  # larger budgets: "high"
 #: HTTP status -> Anthropic error type (what /v1/messages clients get).
 ERROR_TYPES = {

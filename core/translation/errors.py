@@ -16,6 +16,7 @@ CONTENT_POLICY = "content_policy_violation"
 # Phrases providers use; each was taken from the provider's documented error messages.
 _CONTEXT_PATTERNS = re.compile(
     r"context[_ ]length|context window|maximum context|prompt is too long|too many tokens|"
+    r"too many input tokens|"
     r"input is too long|exceeds the maximum number of tokens|token limit|input length and "
     r"`max_tokens` exceed|model_context_window_exceeded|input token count.*exceeds",
     re.IGNORECASE,

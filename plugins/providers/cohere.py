@@ -30,10 +30,10 @@ from litegate import Call, Deployment, GatewayError, Reply, ReplyStream, hookimp
 from litegate.provider import ProviderAdapter
 from litegate.sse import SSEDecoder
 from litegate.translation import ChunkBuilder, chat_response, check_params, provider_error
-from litegate.translation.anthropic import THINKING_BUDGETS
 from litegate.translation.chunks import usage_dict
 from litegate.translation.errors import CONTENT_POLICY
 from litegate.translation.images import read_image_part
+from litegate.translation.reasoning import THINKING_BUDGETS
 from litegate.transport import UpstreamResponse
 
 __all__ = ["CohereProvider"]

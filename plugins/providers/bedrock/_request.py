@@ -29,7 +29,7 @@ import orjson
 
 from litegate import GatewayError
 from litegate.translation import check_params, read_image_part
-from litegate.translation.anthropic import THINKING_BUDGETS
+from litegate.translation.reasoning import THINKING_BUDGETS
 
 __all__ = ["JSON_TOOL", "SUPPORTED", "converse_body", "reasoning_family"]
 
