@@ -40,6 +40,11 @@ def _load(group: str, names: list[str]) -> tuple[dict[str, type], set[str]]:
     if not wanted:
         return {}, set()
     missing: set[str] = set()
+    # stevedore keeps entry points in an on-disk cache keyed by file mtimes, and in a
+    # process-wide dict. Both can miss a package installed since (pip keeps the wheel's fixed
+    # timestamps), and a plugin that is installed must be found: hand stevedore the current
+    # list from importlib.metadata every time we load.
+    NamedExtensionManager.ENTRY_POINT_CACHE[group] = _entry_points(group)
     manager = NamedExtensionManager(
         group,
         names=wanted,
