@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from litegate import Gateway
@@ -51,3 +53,39 @@ def test_stream_bytes_pass_through_unchanged(serve_gateway, fake_openai):
     assert events[0].startswith('data: {"id":"chatcmpl-fake')
     assert '"usage":null' in events[0]
     assert '"usage":{"prompt_tokens"' in events[-2] and '"choices":[]' in events[-2]
+
+
+def test_tools_vision_and_json_schema_pass_through_with_the_sdk(serve_gateway):
+    import openai
+
+    from litegate.testing.fake_anthropic import ScriptedOpenAI
+
+    with ScriptedOpenAI() as upstream:
+        server = serve_gateway(f"""
+[[models]]
+name = "alias"
+provider = "openai"
+model = "tool-call"
+api_base = "{upstream.base_url}"
+api_key = "sk-upstream-key"
+""")
+        tools = [{"type": "function", "function": {
+            "name": "get_weather", "parameters": {"type": "object", "properties": {
+                "city": {"type": "string"}}, "required": ["city"]}}}]  # fmt: skip
+        image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+        schema = {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}}
+        messages = [{"role": "user", "content": [{"type": "text", "text": "weather?"}, image]}]
+        with openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0) as client:
+            stream = client.chat.completions.create(
+                model="alias", messages=messages, tools=tools, response_format=schema,
+                tool_choice="required", stream=True,
+            )  # fmt: skip
+            arguments, name = "", None
+            for chunk in stream:
+                for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                    name = call.function.name or name
+                    arguments += call.function.arguments or ""
+        sent = upstream.requests[-1]["body"]
+    assert name == "get_weather" and json.loads(arguments) == {"city": "fake"}
+    assert sent["tools"] == tools and sent["response_format"] == schema
+    assert sent["messages"] == messages and sent["tool_choice"] == "required"
