@@ -385,3 +385,41 @@ def test_tutorial_code_is_dedented_python():
     for block in code_blocks(TUTORIAL):
         if block.lang == "python" and block.file is not None:
             compile(textwrap.dedent(block.code), block.file, "exec")
+
+
+async def test_providers_md_example_provider_works(tmp_path, monkeypatch):
+    """The third-party provider in docs/providers.md, against a local upstream."""
+    from aiohttp import web
+
+    from litegate import Gateway
+    from litegate.testing import free_port
+
+    (block,) = [b for b in code_blocks(DOCS / "providers.md") if b.lang == "python"]
+    (tmp_path / "my_provider.py").write_text(block.code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import my_provider
+
+    seen = []
+
+    async def generate(request: web.Request) -> web.Response:
+        seen.append((request.headers["authorization"], await request.json()))
+        return web.json_response({"text": "hello back"})
+
+    app = web.Application()
+    app.router.add_post("/v1/generate", generate)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    toml = (
+        f'[[models]]\nname = "e"\nprovider = "echo"\napi_base = "http://127.0.0.1:{port}"\n'
+        'api_key = "k"\nflavour = "x"\n'
+    )
+    try:
+        async with Gateway.from_toml(toml, {}, providers={"echo": my_provider.EchoProvider}) as gw:
+            reply = await gw.chat(model="e", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        await runner.cleanup()
+        monkeypatch.delitem(sys.modules, "my_provider")
+    assert reply["choices"][0]["message"]["content"] == "hello back"
+    assert seen == [("Bearer k", {"prompt": "hi", "model": "e"})]
