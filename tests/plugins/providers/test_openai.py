@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from litegate import Gateway
 
@@ -55,7 +56,12 @@ def test_stream_bytes_pass_through_unchanged(serve_gateway, fake_openai):
     assert '"usage":{"prompt_tokens"' in events[-2] and '"choices":[]' in events[-2]
 
 
-def test_tools_vision_and_json_schema_pass_through_with_the_sdk(serve_gateway):
+# The OpenAI-compatible presets pass these through too (those whose quirks leave them alone).
+@pytest.mark.parametrize(
+    "provider", ["openai", "groq", "together", "openrouter", "fireworks", "xai", "cerebras",
+                 "vllm", "lmstudio"],
+)  # fmt: skip
+def test_tools_vision_and_json_schema_pass_through_with_the_sdk(serve_gateway, provider):
     import openai
 
     from litegate.testing.fake_anthropic import ScriptedOpenAI
@@ -64,7 +70,7 @@ def test_tools_vision_and_json_schema_pass_through_with_the_sdk(serve_gateway):
         server = serve_gateway(f"""
 [[models]]
 name = "alias"
-provider = "openai"
+provider = "{provider}"
 model = "tool-call"
 api_base = "{upstream.base_url}"
 api_key = "sk-upstream-key"
