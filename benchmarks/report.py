@@ -14,7 +14,6 @@ import attrs
 
 from .load import Scenario
 
-TARGETS = ("direct", "httpx", "aiohttp", "litegate")
 FLOOR = "aiohttp"
 
 # The done-when criteria.
@@ -125,13 +124,12 @@ def render(rows: Rows, scenarios: Sequence[Scenario], setup: str) -> str:
         "| peak RSS MiB |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    targets = list(dict.fromkeys(target for _scenario, target in rows))  # in run order
     for scenario in scenarios:
         direct = rows[scenario.name, "direct"]
         floor = rows[scenario.name, FLOOR]
-        for target in TARGETS:
-            row = rows.get((scenario.name, target))
-            if row is None:  # --skip-httpx
-                continue
+        for target in targets:
+            row = rows[scenario.name, target]
             overhead = None if target == "direct" else _diff(row.p50_ms, direct.p50_ms)
             lines.append(
                 f"| {scenario.name} | {target} | {row.ok} / {row.errors} | {row.rps:.0f} "

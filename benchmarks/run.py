@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,6 +36,7 @@ from .procfs import core_busy_seconds, cpu_seconds, peak_rss_mib, reset_peak_rss
 from .report import Measurement, Row, describe_setup, render
 
 ROOT = Path(__file__).resolve().parent.parent
+WARMUP = next(s for s in SCENARIOS if s.name == "chat-64")
 HERE = ROOT / "benchmarks"
 OUT = HERE / "out"
 
@@ -47,7 +49,7 @@ workers = 1
 
 [state]
 kv = "memory:"
-db = "sqlite:///{out}/litegate.db"
+db = "sqlite:///{db}"
 
 [[pipeline]]
 plugin = "auth"
@@ -55,7 +57,7 @@ master_key = "{key}"
 
 [[pipeline]]
 plugin = "logging"
-path = "{out}/litegate-access.log"
+path = "{log}"
 
 [[models]]
 name = "bench"
@@ -86,10 +88,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(pythonpath: Path | None = None) -> dict[str, str]:
     # No proxy variables: httpx honours them, and every byte must stay on 127.0.0.1.
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (pythonpath, ROOT) if p is not None)
     return env
 
 
@@ -107,12 +109,19 @@ class Server:
     log: IO[bytes]
 
     @classmethod
-    def start(cls, name: str, port: int, argv: list[str], core: int | None) -> Server:
+    def start(
+        cls,
+        name: str,
+        port: int,
+        argv: list[str],
+        core: int | None,
+        pythonpath: Path | None = None,
+    ) -> Server:
         log = (OUT / f"{name}.log").open("wb")
         process = subprocess.Popen(
             argv,
             cwd=ROOT,
-            env=_child_env(),
+            env=_child_env(pythonpath),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -170,9 +179,9 @@ class Bench:
     upstream: Server
     targets: dict[str, Server]
 
-    def measure(self, scenario: Scenario, target: str) -> Measurement:
+    def measure(self, scenario: Scenario, target: str, requests: int | None = None) -> Measurement:
         server = self.targets[target]
-        requests = scenario.requests[1 if self.quick else 0]
+        requests = requests or scenario.requests[1 if self.quick else 0]
         # Every connection gets at least one warm-up request, so every pool is filled.
         warmup = max(scenario.connections, requests // 10)
         argv = [
@@ -268,14 +277,11 @@ def start_servers(args: argparse.Namespace) -> tuple[Server, dict[str, Server]]:
             targets[client] = Server.start(
                 client, port, [*argv, f"--upstream={upstream_url}"], args.gateway_core
             )
-        port = _free_port()
-        config = OUT / "litegate-bench.toml"
-        config.write_text(
-            LITEGATE_CONFIG.format(port=port, out=OUT, key=MASTER_KEY, upstream=upstream_url)
-        )
-        (OUT / "litegate-access.log").unlink(missing_ok=True)
-        argv = [python, "-m", "litegate.cli", "serve", f"--config={config}"]
-        targets["litegate"] = Server.start("litegate", port, argv, args.gateway_core)
+        targets["litegate"] = _start_litegate("litegate", upstream_url, args.gateway_core)
+        if args.compare:
+            name = f"litegate@{args.compare}"
+            code = _export_revision(args.compare)
+            targets[name] = _start_litegate(name, upstream_url, args.gateway_core, code)
         for server in targets.values():
             _ready(server, SCENARIOS[0])
     except BaseException:
@@ -283,6 +289,41 @@ def start_servers(args: argparse.Namespace) -> tuple[Server, dict[str, Server]]:
             server.stop()
         raise
     return upstream, targets
+
+
+def _start_litegate(
+    name: str, upstream_url: str, core: int | None, code: Path | None = None
+) -> Server:
+    port = _free_port()
+    config = OUT / f"{name}.toml"
+    log = OUT / f"{name}-access.log"
+    log.unlink(missing_ok=True)
+    config.write_text(
+        LITEGATE_CONFIG.format(
+            port=port, log=log, db=OUT / f"{name}.db", key=MASTER_KEY, upstream=upstream_url
+        )
+    )
+    argv = [sys.executable, "-m", "litegate.cli", "serve", f"--config={config}"]
+    return Server.start(name, port, argv, core, pythonpath=code)
+
+
+def _export_revision(revision: str) -> Path:
+    """core/ and plugins/ at `revision`, laid out as the `litegate` package, for PYTHONPATH
+    (ahead of the editable install; entry points name modules, so they resolve there)."""
+    target = OUT / f"rev-{revision}"
+    package = target / "litegate"
+    if target.exists():
+        shutil.rmtree(target)
+    package.mkdir(parents=True)
+    for folder, into in (("core", package), ("plugins", package / "plugins")):
+        into.mkdir(exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", revision, folder], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(
+            ["tar", "-x", "--strip-components=1", "-C", str(into)], input=archive, check=True
+        )
+    return target
 
 
 def main() -> None:
@@ -296,6 +337,9 @@ def main() -> None:
     parser.add_argument(
         "--skip-httpx", action="store_true", help="leave out the slowest target (for quick checks)"
     )
+    parser.add_argument(
+        "--compare", metavar="REV", help="also measure litegate as of this git revision"
+    )
     parser.add_argument("--gateway-core", type=int)
     parser.add_argument("--load-core", type=int)
     parser.add_argument("--output", type=Path, help="default benchmarks/RESULTS.md (full runs)")
@@ -307,7 +351,8 @@ def main() -> None:
     scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
     if args.output is None:
         # Only a complete full run replaces the committed table.
-        partial = args.quick or args.skip_httpx or len(scenarios) < len(SCENARIOS)
+        partial = args.quick or args.skip_httpx or args.compare
+        partial = partial or len(scenarios) < len(SCENARIOS)
         args.output = OUT / "RESULTS-partial.md" if partial else HERE / "RESULTS.md"
     _cores(args)
     if args.load_core is not None:
@@ -319,6 +364,12 @@ def main() -> None:
     bench = Bench(args.quick, args.duration, args.gateway_core, args.load_core, upstream, targets)
     runs: dict[tuple[str, str], list[Measurement]] = {}
     try:
+        # A fresh process is slower for its first thousands of requests (the collector
+        # sorting out start-up objects, pools filling, memory being mapped): get every server
+        # past that before measuring anything, so no target pays for going first.
+        for target in targets:
+            if target != "direct":
+                bench.measure(WARMUP, target, requests=3000)
         for scenario in scenarios:
             for _ in range(args.repeat):
                 # Targets interleaved, so each ratio compares runs minutes apart at most.
