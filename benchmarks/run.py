@@ -33,7 +33,7 @@ import orjson
 
 from .load import MASTER_KEY, SCENARIOS, Scenario
 from .procfs import core_busy_seconds, cpu_seconds, peak_rss_mib, reset_peak_rss
-from .report import Measurement, Row, describe_setup, render
+from .report import Measurement, describe_setup, render
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = next(s for s in SCENARIOS if s.name == "chat-64")
@@ -387,7 +387,6 @@ def main() -> None:
         for server in targets.values():
             server.stop()
 
-    rows = {key: Row.of(value) for key, value in runs.items()}
     command = "python -m benchmarks.run " + " ".join(sys.argv[1:])
     setup = describe_setup(
         command.strip(),
@@ -396,7 +395,7 @@ def main() -> None:
         args.load_core,
         args.repeat,
     )
-    report = render(rows, scenarios, setup)
+    report = render(runs, scenarios, setup)
     args.output.write_text(report)
     print(report)
     print(f"written to {args.output}", file=sys.stderr)
