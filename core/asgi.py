@@ -6,6 +6,7 @@ prints its problems and exits with status 2 -- no traceback.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -28,10 +29,26 @@ def _build() -> object:
         )
     path = os.environ.get("LITEGATE_CONFIG", "pipeline.toml")
     try:
-        return create_app(Gateway.from_config(path))
+        built = create_app(Gateway.from_config(path))
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
         raise SystemExit(2) from None
+    _tune_gc()
+    return built
+
+
+def _tune_gc() -> None:
+    """Fewer, cheaper garbage collections for a long-running server process.
+
+    Each call allocates a few hundred short-lived objects, so CPython's default first-
+    generation threshold (700) collects every couple of calls; with hundreds of calls in
+    flight that was ~100 us a call in the benchmark. Everything imported and built at
+    start-up is moved out of the collector's sight (it lives as long as the process).
+    """
+    gc.collect()
+    gc.freeze()
+    _gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(10_000, gen1, gen2)
 
 
 app = _build()
