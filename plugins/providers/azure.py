@@ -28,7 +28,12 @@ from litegate.config_types import Secret
 from litegate.translation.errors import CONTENT_POLICY
 from litegate.transport import UpstreamConnectionError, UpstreamResponse, UpstreamTimeout
 
-from .presets import OpenAICompatibleProvider, Preset, error_fields, unsupported_endpoint
+from .openai_compatible import (
+    OpenAICompatibleProvider,
+    Preset,
+    error_fields,
+    unsupported_endpoint,
+)
 
 __all__ = ["AzureOpenAIProvider", "EntraTokens"]
 

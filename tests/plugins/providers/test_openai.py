@@ -95,3 +95,20 @@ api_key = "sk-upstream-key"
     assert name == "get_weather" and json.loads(arguments) == {"city": "fake"}
     assert sent["tools"] == tools and sent["response_format"] == schema
     assert sent["messages"] == messages and sent["tool_choice"] == "required"
+
+
+async def test_extension_fields_are_not_sent_to_openai(fake_openai):
+    history = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello", "reasoning_content": "thought",
+         "thinking_blocks": [{"type": "thinking", "thinking": "t", "signature": "s"}]},
+        {"role": "user", "content": "again"},
+    ]  # fmt: skip
+    async with Gateway.from_toml(_toml(fake_openai.base_url), {}) as gw:
+        await gw.chat(model="alias", messages=history)
+    assert fake_openai.requests[-1]["body"]["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "again"},
+    ]
+    assert "reasoning_content" in history[1]  # the caller's list is left alone

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from litegate import Gateway, GatewayError
-from litegate.plugins.providers import presets
+from litegate.plugins.providers import openai_compatible, presets
 from litegate.plugins.providers.presets import PRESETS, OpenAICompatibleProvider
 
 # name -> (class, default api_base, key env var): pinned here so a data edit is deliberate.
@@ -213,7 +213,7 @@ async def test_mid_stream_error_event_raises(fake_openai):
 
 
 def test_error_fields_reads_the_shapes_compatible_servers_use():
-    fields = presets.error_fields
+    fields = openai_compatible.error_fields
     assert fields(b'{"error": {"message": "m", "code": 7, "param": "p"}}') == ("m", "7", "p")
     assert fields(b'{"object": "error", "message": "m", "type": "t"}') == ("m", None, None)
     assert fields(b'{"error": "model not found"}') == ("model not found", None, None)
