@@ -23,7 +23,10 @@ import attrs
 import orjson
 
 MASTER_KEY = "sk-bench-master"
-_STREAM_EVENTS = 22  # 20 chunks + the usage chunk + [DONE]
+#: ``data:`` events in a complete answer to `stream-16` from an OpenAI deployment: 20 chunks
+#: (the last with the finish reason), the usage chunk, ``[DONE]``. Targets whose answers
+#: differ say so with ``--stream-events``.
+STREAM_EVENTS = 22
 
 
 @attrs.frozen
@@ -109,9 +112,10 @@ class BadResponse(Exception):
 
 
 async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes, stream: bool
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes, events: int
 ) -> bool:
-    """One request/response. Returns whether the server keeps the connection open."""
+    """One request/response, a stream of `events` ``data:`` events unless `events` is 0.
+    Returns whether the server keeps the connection open."""
     writer.write(payload)
     head = (await reader.readuntil(b"\r\n\r\n")).lower()
     status = head[9:12]
@@ -133,8 +137,8 @@ async def _exchange(
         body = await reader.readexactly(length)
     if status != b"200":
         raise BadResponse(f"status {status.decode()}: {body[:200]!r}")
-    if stream:
-        if not body.endswith(b"data: [DONE]\n\n") or body.count(b"data: ") != _STREAM_EVENTS:
+    if events:
+        if not body.endswith(b"data: [DONE]\n\n") or body.count(b"data: ") != events:
             raise BadResponse(f"incomplete stream: {body[-200:]!r}")
     elif b'"usage"' not in body:
         raise BadResponse(f"unexpected body: {body[:200]!r}")
@@ -142,10 +146,13 @@ async def _exchange(
 
 
 class Load:
-    def __init__(self, host: str, port: int, scenario: Scenario) -> None:
+    def __init__(
+        self, host: str, port: int, scenario: Scenario, stream_events: int = STREAM_EVENTS
+    ) -> None:
         self.host = host
         self.port = port
         self.scenario = scenario
+        self.events = stream_events if scenario.stream else 0
         self.payload = scenario.payload(host, port)
         self.latencies: list[float] = []
         self.errors = 0
@@ -182,7 +189,7 @@ class Load:
     async def _worker(self, index: int) -> None:
         if self.scenario.stagger:
             await asyncio.sleep(self.scenario.stagger * index / len(self.connections))
-        stream = self.scenario.stream
+        events = self.events
         payload = self.payload
         latencies = self.latencies
         perf_counter = time.perf_counter
@@ -195,7 +202,7 @@ class Load:
                     connection = self.connections[index] = await self._connect()
                 started = perf_counter()
                 try:
-                    keep = await _exchange(*connection, payload, stream)
+                    keep = await _exchange(*connection, payload, events)
                 except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
                     if not reused or getattr(exc, "partial", b""):
                         raise
@@ -205,7 +212,7 @@ class Load:
                     connection[1].close()
                     connection = self.connections[index] = await self._connect()
                     started = perf_counter()
-                    keep = await _exchange(*connection, payload, stream)
+                    keep = await _exchange(*connection, payload, events)
                 latencies.append(perf_counter() - started)
             except (OSError, asyncio.IncompleteReadError, ValueError, BadResponse) as exc:
                 self._error(f"{type(exc).__name__}: {exc}")
@@ -240,7 +247,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 async def main_async(args: argparse.Namespace) -> None:
     scenario = next(s for s in SCENARIOS if s.name == args.scenario)
-    load = Load(args.host, args.port, scenario)
+    load = Load(args.host, args.port, scenario, args.stream_events)
     await load.open()
     await load.run(args.warmup, args.duration)
     warm = load.result(0.0)
@@ -259,6 +266,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, required=True)
     parser.add_argument("--warmup", type=int, required=True)
     parser.add_argument("--duration", type=float, default=12.0, help="seconds, at most")
+    parser.add_argument(
+        "--stream-events",
+        type=int,
+        default=STREAM_EVENTS,
+        help="data: events in a complete stream (default %(default)s)",
+    )
     args = parser.parse_args()
     try:
         import uvloop

@@ -15,11 +15,19 @@ import attrs
 from .load import Scenario
 
 FLOOR = "aiohttp"
+#: litegate with an `openai` deployment (the passthrough) and with an `anthropic` one.
+LITEGATE = "litegate"
+ANTHROPIC = "litegate-anthropic"
+#: The scenarios `ANTHROPIC` runs in, right after `LITEGATE`.
+ANTHROPIC_SCENARIOS = ("chat-64", "stream-16")
 
 # The done-when criteria.
 MAX_CPU_RATIO = 1.5
 MIN_SLOW_THROUGHPUT_RATIO = 0.8
 MAX_P50_OVERHEAD_MS = 1.0
+#: The providers issue's: translation costs at most this much CPU per request over the
+#: OpenAI passthrough.
+MAX_TRANSLATION_RATIO = 1.3
 
 
 @attrs.define
@@ -131,18 +139,37 @@ def _paired(runs: Runs, scenario: str, target: str, figure: str) -> float | None
 
 
 def render(runs: Runs, scenarios: Sequence[Scenario], setup: str) -> str:
-    rows = {key: Row.of(value) for key, value in runs.items()}
     lines = [
         "# litegate benchmark results",
         "",
         setup + " How to read this: [README.md](README.md).",
+    ]
+    core = [s for s in scenarios if (s.name, FLOOR) in runs]
+    if core:
+        lines += _core_section(runs, core)
+    anthropic = [s for s in scenarios if (s.name, ANTHROPIC) in runs]
+    if anthropic:
+        lines += _anthropic_section(runs, anthropic)
+    failed = [r for r in map(Row.of, runs.values()) if r.errors]
+    if failed:
+        lines += ["", "Errors seen:", ""]
+        lines += [
+            f"- {r.scenario} / {r.target}: {r.errors}, first: `{r.first_error}`" for r in failed
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _core_section(runs: Runs, scenarios: Sequence[Scenario]) -> list[str]:
+    rows = {key: Row.of(value) for key, value in runs.items()}
+    lines = [
         "",
         "| scenario | target | ok / errors | req/s | p50 ms | p99 ms | p50 - direct ms "
         "| CPU-s / 1000 req | CPU ÷ aiohttp | gateway core % | load core % | noise % "
         "| peak RSS MiB |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    targets = list(dict.fromkeys(target for _scenario, target in rows))  # in run order
+    # In run order; the Anthropic deployment has its own section.
+    targets = [t for t in dict.fromkeys(target for _scenario, target in rows) if t != ANTHROPIC]
     for scenario in scenarios:
         for target in targets:
             row = rows[scenario.name, target]
@@ -168,27 +195,21 @@ def render(runs: Runs, scenarios: Sequence[Scenario], setup: str) -> str:
     ]
     for name in (s.name for s in scenarios):
         lines.append(
-            f"| {name} | {_fmt(_paired(runs, name, 'litegate', 'cpu'))} "
-            f"| {_fmt(_paired(runs, name, 'litegate', 'rps'))} "
-            f"| {_fmt(_paired(runs, name, 'litegate', 'overhead'))} / "
+            f"| {name} | {_fmt(_paired(runs, name, LITEGATE, 'cpu'))} "
+            f"| {_fmt(_paired(runs, name, LITEGATE, 'rps'))} "
+            f"| {_fmt(_paired(runs, name, LITEGATE, 'overhead'))} / "
             f"{_fmt(_paired(runs, name, FLOOR, 'overhead'))} |"
         )
     lines += ["", "## Done-when criteria", ""]
     lines += [f"- {'PASS' if ok else 'FAIL'}: {text}" for ok, text in criteria(runs, scenarios)]
-    failed = [r for r in rows.values() if r.errors]
-    if failed:
-        lines += ["", "Errors seen:", ""]
-        lines += [
-            f"- {r.scenario} / {r.target}: {r.errors}, first: `{r.first_error}`" for r in failed
-        ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def criteria(runs: Runs, scenarios: Sequence[Scenario]) -> list[tuple[bool, str]]:
     found = []
     names = {s.name for s in scenarios}
     for name in (s.name for s in scenarios):
-        ratio = _paired(runs, name, "litegate", "cpu")
+        ratio = _paired(runs, name, LITEGATE, "cpu")
         found.append(
             (
                 ratio is not None and ratio <= MAX_CPU_RATIO,
@@ -197,8 +218,8 @@ def criteria(runs: Runs, scenarios: Sequence[Scenario]) -> list[tuple[bool, str]
             )
         )
     if "slow-256" in names:
-        slow = Row.of(runs["slow-256", "litegate"])
-        ratio = _paired(runs, "slow-256", "litegate", "rps")
+        slow = Row.of(runs["slow-256", LITEGATE])
+        ratio = _paired(runs, "slow-256", LITEGATE, "rps")
         found.append(
             (
                 slow.errors == 0 and ratio is not None and ratio >= MIN_SLOW_THROUGHPUT_RATIO,
@@ -207,7 +228,7 @@ def criteria(runs: Runs, scenarios: Sequence[Scenario]) -> list[tuple[bool, str]
             )
         )
     if "chat-1" in names:
-        overhead = _paired(runs, "chat-1", "litegate", "overhead")
+        overhead = _paired(runs, "chat-1", LITEGATE, "overhead")
         floor = _paired(runs, "chat-1", FLOOR, "overhead")
         found.append(
             (
@@ -217,6 +238,91 @@ def criteria(runs: Runs, scenarios: Sequence[Scenario]) -> list[tuple[bool, str]
             )
         )
     return found
+
+
+# -- the Anthropic deployment ----------------------------------------------------------------
+
+
+@attrs.frozen
+class Translation:
+    """`ANTHROPIC` against `LITEGATE` in one scenario, from back-to-back pairs of runs."""
+
+    scenario: str
+    #: CPU per request, anthropic ÷ openai: the median of the per-repeat ratios, and their range.
+    ratio: float | None
+    low: float | None
+    high: float | None
+    #: The median per-repeat difference in CPU per request, microseconds.
+    extra_us: float | None
+    errors: int
+
+    @classmethod
+    def of(cls, runs: Runs, scenario: str) -> Translation:
+        pairs = list(zip(runs[scenario, LITEGATE], runs[scenario, ANTHROPIC], strict=True))
+        ratios = [
+            r for r in (_ratio(a.cpu_per_1000, o.cpu_per_1000) for o, a in pairs) if r is not None
+        ]
+        extra = [
+            1000 * d
+            for d in (_diff(a.cpu_per_1000, o.cpu_per_1000) for o, a in pairs)
+            if d is not None
+        ]
+        return cls(
+            scenario=scenario,
+            ratio=_median(ratios),
+            low=min(ratios, default=None),
+            high=max(ratios, default=None),
+            extra_us=_median(extra),
+            errors=sum(o.errors + a.errors for o, a in pairs),
+        )
+
+    @property
+    def passed(self) -> bool:
+        return self.errors == 0 and self.ratio is not None and self.ratio <= MAX_TRANSLATION_RATIO
+
+
+def _anthropic_section(runs: Runs, scenarios: Sequence[Scenario]) -> list[str]:
+    lines = [
+        "",
+        "## Anthropic deployment ÷ OpenAI passthrough",
+        "",
+        f"`{ANTHROPIC}` is `{LITEGATE}` (same chain, same requests) with `bench` served by an "
+        "`anthropic` deployment: the fake upstream answers `POST /v1/messages` as Anthropic "
+        "does, and litegate translates requests, Messages and event streams both ways. Its "
+        f"runs follow `{LITEGATE}`'s, back to back, in every repeat.",
+        "",
+        "| scenario | deployment | ok / errors | req/s | p50 ms | p99 ms | CPU-s / 1000 req "
+        "| gateway core % | load core % | noise % | peak RSS MiB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario in scenarios:
+        for target, provider in ((LITEGATE, "openai"), (ANTHROPIC, "anthropic")):
+            row = Row.of(runs[scenario.name, target])
+            lines.append(
+                f"| {scenario.name} | {provider} (`{target}`) | {row.ok} / {row.errors} "
+                f"| {row.rps:.0f} | {_fmt(row.p50_ms)} | {_fmt(row.p99_ms)} "
+                f"| {_fmt(row.cpu_per_1000)} | {_fmt(row.gateway_core_pct, 0)} "
+                f"| {row.load_core_pct:.0f} | {row.noise_pct:.0f} | {_fmt(row.rss_mib, 0)} |"
+            )
+    found = [Translation.of(runs, s.name) for s in scenarios]
+    lines += [
+        "",
+        "| scenario | CPU per request, anthropic ÷ openai | range over repeats "
+        "| extra CPU µs / request |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {t.scenario} | {_fmt(t.ratio)} | {_fmt(t.low)}-{_fmt(t.high)} | {_fmt(t.extra_us, 0)} |"
+        for t in found
+    ]
+    lines += ["", "Done-when (providers issue): translation stays off the hot path's budget.", ""]
+    lines += [
+        f"- {'PASS' if t.passed else 'FAIL'}: {t.scenario}: CPU per request with the anthropic "
+        f"deployment is {_fmt(t.ratio)}x the openai passthrough's (at most "
+        f"{MAX_TRANSLATION_RATIO}x){f'; {t.errors} errors' if t.errors else ''}"
+        for t in found
+    ]
+    return lines
 
 
 def describe_setup(

@@ -5,7 +5,9 @@ master key, logging to a file), then for every scenario measures, back to back:
 
 - ``direct``: the load generator straight to the fake upstream;
 - ``httpx``, ``aiohttp``: Starlette + Hypercorn passthrough proxies (the floor of our stack);
-- ``litegate``: ``litegate serve`` with that chain.
+- ``litegate``: ``litegate serve`` with that chain;
+- ``litegate-anthropic`` (in `ANTHROPIC_SCENARIOS` only): the same, its chat models served by
+  an ``anthropic`` deployment (the fake upstream speaks the Messages API too).
 
 Every server that stands between the load and the upstream is pinned to one core; the load
 generator, the fake upstream and this script to the other. The gateway's CPU time comes
@@ -31,9 +33,17 @@ from typing import IO
 import attrs
 import orjson
 
-from .load import MASTER_KEY, SCENARIOS, Scenario
+from .load import MASTER_KEY, SCENARIOS, STREAM_EVENTS, Scenario
 from .procfs import core_busy_seconds, cpu_seconds, peak_rss_mib, reset_peak_rss
-from .report import Measurement, describe_setup, render
+from .report import (
+    ANTHROPIC,
+    ANTHROPIC_SCENARIOS,
+    FLOOR,
+    LITEGATE,
+    Measurement,
+    describe_setup,
+    render,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = next(s for s in SCENARIOS if s.name == "chat-64")
@@ -61,15 +71,11 @@ path = "{log}"
 
 [[models]]
 name = "bench"
-provider = "openai"
-api_base = "{upstream}/v1"
-api_key = "sk-upstream"
+{chat}
 
 [[models]]
 name = "slow"
-provider = "openai"
-api_base = "{upstream}/v1"
-api_key = "sk-upstream"
+{chat}
 
 [[models]]
 name = "bench-embed"
@@ -77,6 +83,15 @@ provider = "openai"
 api_base = "{upstream}/v1"
 api_key = "sk-upstream"
 """
+#: How the chat models (`bench`, `slow`) are deployed, per provider.
+CHAT_DEPLOYMENTS = {
+    "openai": 'provider = "openai"\napi_base = "{upstream}/v1"\napi_key = "sk-upstream"',
+    "anthropic": 'provider = "anthropic"\napi_base = "{upstream}"\napi_key = "sk-ant-upstream"',
+}
+#: Targets whose `stream-16` answers have another number of ``data:`` events than
+#: `STREAM_EVENTS`: Anthropic's stop reason comes in its own event (message_delta), so the
+#: finish reason gets a chunk of its own.
+STREAM_EVENTS_BY_TARGET = {ANTHROPIC: STREAM_EVENTS + 1}
 
 
 # -- processes ---------------------------------------------------------------------------
@@ -193,6 +208,7 @@ class Bench:
             f"--requests={requests}",
             f"--warmup={warmup}",
             f"--duration={self.duration}",
+            f"--stream-events={STREAM_EVENTS_BY_TARGET.get(target, STREAM_EVENTS)}",
         ]
         load = subprocess.Popen(
             argv,
@@ -259,7 +275,8 @@ def _cores(args: argparse.Namespace) -> None:
         args.load_core = next(c for c in available if c != args.gateway_core)
 
 
-def start_servers(args: argparse.Namespace) -> tuple[Server, dict[str, Server]]:
+def start_servers(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[str, Server]:
+    """The fake upstream (as `direct`) and every target the run measures, in run order."""
     python = sys.executable
     up_port = _free_port()
     upstream_url = f"http://127.0.0.1:{up_port}"
@@ -271,13 +288,20 @@ def start_servers(args: argparse.Namespace) -> tuple[Server, dict[str, Server]]:
     )
     targets = {"direct": upstream}
     try:
-        for client in ("aiohttp",) if args.skip_httpx else ("httpx", "aiohttp"):
+        clients = (
+            () if args.anthropic_only else ("aiohttp",) if args.skip_httpx else ("httpx", FLOOR)
+        )
+        for client in clients:
             port = _free_port()
             argv = [python, "-m", "benchmarks.proxies", client, f"--port={port}"]
             targets[client] = Server.start(
                 client, port, [*argv, f"--upstream={upstream_url}"], args.gateway_core
             )
-        targets["litegate"] = _start_litegate("litegate", upstream_url, args.gateway_core)
+        targets[LITEGATE] = _start_litegate(LITEGATE, upstream_url, args.gateway_core)
+        if any(s.name in ANTHROPIC_SCENARIOS for s in scenarios):
+            targets[ANTHROPIC] = _start_litegate(
+                ANTHROPIC, upstream_url, args.gateway_core, provider="anthropic"
+            )
         if args.compare:
             name = f"litegate@{args.compare}"
             code = _export_revision(args.compare)
@@ -288,11 +312,21 @@ def start_servers(args: argparse.Namespace) -> tuple[Server, dict[str, Server]]:
         for server in targets.values():
             server.stop()
         raise
-    return upstream, targets
+    return targets
+
+
+def _measured_in(scenario: Scenario, target: str, anthropic_only: bool) -> bool:
+    if target == ANTHROPIC:
+        return scenario.name in ANTHROPIC_SCENARIOS
+    return not anthropic_only or target == LITEGATE
 
 
 def _start_litegate(
-    name: str, upstream_url: str, core: int | None, code: Path | None = None
+    name: str,
+    upstream_url: str,
+    core: int | None,
+    code: Path | None = None,
+    provider: str = "openai",
 ) -> Server:
     port = _free_port()
     config = OUT / f"{name}.toml"
@@ -300,7 +334,12 @@ def _start_litegate(
     log.unlink(missing_ok=True)
     config.write_text(
         LITEGATE_CONFIG.format(
-            port=port, log=log, db=OUT / f"{name}.db", key=MASTER_KEY, upstream=upstream_url
+            port=port,
+            log=log,
+            db=OUT / f"{name}.db",
+            key=MASTER_KEY,
+            upstream=upstream_url,
+            chat=CHAT_DEPLOYMENTS[provider].format(upstream=upstream_url),
         )
     )
     argv = [sys.executable, "-m", "litegate.cli", "serve", f"--config={config}"]
@@ -333,7 +372,13 @@ def main() -> None:
         "--repeat", type=int, default=None, help="runs per cell (default 3; 1 quick)"
     )
     parser.add_argument("--duration", type=float, default=None, help="max seconds per run")
-    parser.add_argument("--scenario", action="append", help="only these (repeatable)")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=[s.name for s in SCENARIOS] + ["anthropic"],
+        help="only these (repeatable); 'anthropic': only litegate with an anthropic deployment "
+        f"against litegate with an openai one, in {' and '.join(ANTHROPIC_SCENARIOS)}",
+    )
     parser.add_argument(
         "--skip-httpx", action="store_true", help="leave out the slowest target (for quick checks)"
     )
@@ -348,10 +393,14 @@ def main() -> None:
         args.repeat = 1 if args.quick else 3
     if args.duration is None:
         args.duration = 4.0 if args.quick else 10.0
-    scenarios = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
+    chosen = set(args.scenario or ())
+    args.anthropic_only = chosen == {"anthropic"}
+    if "anthropic" in chosen:
+        chosen.update(ANTHROPIC_SCENARIOS)
+    scenarios = [s for s in SCENARIOS if not chosen or s.name in chosen]
     if args.output is None:
         # Only a complete full run replaces the committed table.
-        partial = args.quick or args.skip_httpx or args.compare
+        partial = args.quick or args.skip_httpx or args.compare or args.anthropic_only
         partial = partial or len(scenarios) < len(SCENARIOS)
         args.output = OUT / "RESULTS-partial.md" if partial else HERE / "RESULTS.md"
     _cores(args)
@@ -360,8 +409,10 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     started = time.monotonic()
 
-    upstream, targets = start_servers(args)
-    bench = Bench(args.quick, args.duration, args.gateway_core, args.load_core, upstream, targets)
+    targets = start_servers(args, scenarios)
+    bench = Bench(
+        args.quick, args.duration, args.gateway_core, args.load_core, targets["direct"], targets
+    )
     runs: dict[tuple[str, str], list[Measurement]] = {}
     try:
         # A fresh process is slower for its first thousands of requests (the collector
@@ -374,10 +425,12 @@ def main() -> None:
             for _ in range(args.repeat):
                 # Targets interleaved, so each ratio compares runs minutes apart at most.
                 for target in targets:
+                    if not _measured_in(scenario, target, args.anthropic_only):
+                        continue
                     result = bench.measure(scenario, target)
                     runs.setdefault((scenario.name, target), []).append(result)
                     print(
-                        f"{scenario.name:>10} {target:>8}: {result.rps:7.0f} req/s, "
+                        f"{scenario.name:>10} {target:>18}: {result.rps:7.0f} req/s, "
                         f"p50 {_ms(result.p50_ms)} ms, CPU {_ms(result.cpu_per_1000)} s/1000, "
                         f"errors {result.errors}",
                         file=sys.stderr,
