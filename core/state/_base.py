@@ -10,6 +10,7 @@ sliding window that admits `limit` units per `window` seconds, in bursts of up t
 from __future__ import annotations
 
 import abc
+import asyncio
 import math
 import secrets
 import weakref
@@ -293,8 +294,7 @@ class State(abc.ABC):
         if self._closed:
             return
         self._closed = True
-        for subscription in list(self._subscriptions):
-            await subscription.aclose()
+        await asyncio.gather(*(s.aclose() for s in list(self._subscriptions)))
         await self._aclose()
 
     async def __aenter__(self) -> State:
