@@ -25,11 +25,9 @@ body (400 is "prompt is too long", 429 adds ``retry-after: 7``, 529 is ``overloa
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ import orjson
 from aiohttp import web
 
 from .fake_openai import FakeOpenAI
-from .server import free_port
+from .upstream import FakeUpstream
 
 __all__ = ["REPLY", "SCHEMA_PATH", "FakeAnthropic", "ScriptedOpenAI"]
 
@@ -80,52 +78,23 @@ def _load_validators(path: Path) -> dict[bool, Any]:
     return validators
 
 
-class FakeAnthropic:
+class FakeAnthropic(FakeUpstream):
+    name = "fake Anthropic upstream"
+
     def __init__(self, schema_path: Path | str | None = None) -> None:
+        super().__init__()
         path = schema_path or os.environ.get("LITEGATE_ANTHROPIC_SCHEMA") or SCHEMA_PATH
         self._validators = _load_validators(Path(path))
-        self.port = free_port()
         #: What goes into `api_base` (the adapter appends /v1/messages).
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.requests: list[dict[str, Any]] = []
         self.problems: list[str] = []
         self._ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
 
-    # -- lifecycle -------------------------------------------------------------------------
+    # -- routes ----------------------------------------------------------------------------
 
-    def start(self) -> FakeAnthropic:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="fake-anthropic")
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the fake Anthropic upstream did not start")
-        return self
-
-    def _run(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- checking what arrives -------------------------------------------------------------
 

@@ -25,14 +25,13 @@ import asyncio
 import base64
 import itertools
 import struct
-import threading
 import time
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .server import free_port
+from .upstream import FakeUpstream
 
 __all__ = ["FakeAzure"]
 
@@ -54,7 +53,8 @@ _SAFE = {
 _PROMPT_FILTER = [{"prompt_index": 0, "content_filter_results": _SAFE}]
 
 
-class FakeAzure:
+class FakeAzure(FakeUpstream):
+    name = "fake Azure upstream"
     API_KEY = API_KEY
     STATIC_TOKEN = STATIC_TOKEN
     TENANT = TENANT
@@ -62,7 +62,7 @@ class FakeAzure:
     CLIENT_SECRET = CLIENT_SECRET
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         #: The resource endpoint: a deployment's ``api_base``.
         self.base_url = f"http://127.0.0.1:{self.port}"
         #: A deployment's ``authority`` for Entra ID tokens.
@@ -78,43 +78,12 @@ class FakeAzure:
         self.token_delay = 0.0
         self._tokens = itertools.count(1)
         self._ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
 
-    # -- lifecycle -------------------------------------------------------------------------
+    # -- routes ----------------------------------------------------------------------------
 
-    def start(self) -> FakeAzure:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="fake-azure")
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the fake Azure upstream did not start")
-        return self
-
-    def _run(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/openai/deployments/{deployment}/{operation:.+}", self._data_plane)
         app.router.add_post("/entra/{tenant}/oauth2/v2.0/token", self._token)
-        runner = web.AppRunner(app, access_log=None)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeAzure:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- Entra ID --------------------------------------------------------------------------
 

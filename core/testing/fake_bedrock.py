@@ -38,7 +38,6 @@ import itertools
 import math
 import re
 import struct
-import threading
 import uuid
 from typing import Any
 from urllib.parse import unquote
@@ -51,7 +50,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.validate import ParamValidator
 
-from .server import free_port
+from .upstream import FakeUpstream
 
 __all__ = ["FakeBedrock"]
 
@@ -72,7 +71,9 @@ _INVALID_TOKEN = "The security token included in the request is invalid."
 _PADDING = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0"
 
 
-class FakeBedrock:
+class FakeBedrock(FakeUpstream):
+    name = "fake Bedrock upstream"
+
     def __init__(
         self,
         region: str = "us-east-1",
@@ -82,53 +83,22 @@ class FakeBedrock:
         session_token: str | None = None,
         api_key: str = "bedrock-api-key-fake-0123456789",
     ) -> None:
+        super().__init__()
         self.region = region
         self.access_key = access_key
         self.secret_key = secret_key
         self.session_token = session_token
         self.api_key = api_key
-        self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.requests: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self._model = botocore.session.get_session().get_service_model("bedrock-runtime")
         self._validator = ParamValidator()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
 
-    # -- lifecycle -------------------------------------------------------------------------
+    # -- routes ----------------------------------------------------------------------------
 
-    def start(self) -> FakeBedrock:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="fake-bedrock")
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the fake Bedrock upstream did not start")
-        return self
-
-    def _run(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeBedrock:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- the request -----------------------------------------------------------------------
 

@@ -14,16 +14,14 @@ counted; ``thinking`` enabled adds a thinking part; ``max_tokens`` under 3 stops
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import threading
 import uuid
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .server import free_port
+from .upstream import FakeUpstream
 
 __all__ = ["FakeCohere"]
 
@@ -55,54 +53,24 @@ _PARTS = {
 }
 
 
-class FakeCohere:
+class FakeCohere(FakeUpstream):
+    name = "fake Cohere upstream"
     API_KEY = API_KEY
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.requests: list[dict[str, Any]] = []
         #: Raw SSE bytes of each stream sent, in order.
         self.streams: list[bytes] = []
         self._ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
 
-    # -- lifecycle -------------------------------------------------------------------------
+    # -- routes ----------------------------------------------------------------------------
 
-    def start(self) -> FakeCohere:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="fake-cohere")
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the fake Cohere upstream did not start")
-        return self
-
-    def _run(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v2/chat", self._chat)
         app.router.add_post("/v2/embed", self._embed)
         app.router.add_post("/v2/rerank", self._rerank)
-        runner = web.AppRunner(app, access_log=None)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeCohere:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- checks shared by the endpoints ----------------------------------------------------
 

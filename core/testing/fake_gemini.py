@@ -32,20 +32,18 @@ JWT grant (signature, issuer, audience, scope, lifetime) before issuing a token.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import itertools
 import json
 import re
-import threading
 import time
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .server import free_port
+from .upstream import FakeUpstream
 
 __all__ = ["FakeGemini"]
 
@@ -97,9 +95,11 @@ class Invalid(Exception):
     """A request Google would refuse with 400 INVALID_ARGUMENT."""
 
 
-class FakeGemini:
+class FakeGemini(FakeUpstream):
+    name = "fake Gemini upstream"
+
     def __init__(self, api_key: str = "gemini-test-key", token_lifetime: int = 3599) -> None:
-        self.port = free_port()
+        super().__init__()
         self.url = f"http://127.0.0.1:{self.port}"
         self.api_key = api_key
         self.token_lifetime = token_lifetime
@@ -110,47 +110,16 @@ class FakeGemini:
         self._tokens: dict[str, float] = {}
         self._public_keys: dict[str, Any] = {}
         self._ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
 
-    # -- lifecycle -------------------------------------------------------------------------
+    # -- routes ----------------------------------------------------------------------------
 
-    def start(self) -> FakeGemini:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="fake-gemini")
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the fake Gemini upstream did not start")
-        return self
-
-    def _run(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1beta/models/{spec}", self._gemini)
         app.router.add_post(
             "/v1/projects/{project}/locations/{location}/publishers/google/models/{spec}",
             self._vertex,
         )
         app.router.add_post("/token", self._token)
-        runner = web.AppRunner(app, access_log=None)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeGemini:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- service accounts and tokens -------------------------------------------------------
 

@@ -25,38 +25,27 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .server import free_port
+from .upstream import FakeUpstream
 
 __all__ = ["FakeOpenAI"]
 
 REPLY = "Hello from the fake upstream."
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeUpstream):
+    name = "fake OpenAI upstream"
+
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.requests: list[dict[str, Any]] = []
         self.disconnects: list[float] = []
         self._disconnected = threading.Condition()
         self._ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
 
-    # -- lifecycle -------------------------------------------------------------------------
+    # -- routes ----------------------------------------------------------------------------
 
-    def start(self) -> FakeOpenAI:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="fake-openai")
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the fake OpenAI upstream did not start")
-        return self
-
-    def _run(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/embeddings", self._embeddings)
@@ -65,25 +54,6 @@ class FakeOpenAI:
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/moderations", self._moderations)
         app.router.add_post("/v1/rerank", self._rerank)
-        self._runner = web.AppRunner(app, access_log=None)
-        loop.run_until_complete(self._runner.setup())
-        loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
-        self._ready.set()
-        loop.run_forever()
-        loop.run_until_complete(self._runner.cleanup())
-        loop.close()
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def wait_disconnect(self, timeout: float, after: int = 0) -> float | None:
         """Block until more than `after` disconnects were seen; return the newest's time."""
