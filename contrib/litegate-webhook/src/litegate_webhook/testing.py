@@ -10,21 +10,22 @@ can be rehearsed. It runs aiohttp (which litegate already depends on) in its own
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from typing import Any
 
 from aiohttp import web
 
-from litegate.testing import free_port
+from litegate.testing.upstream import FakeUpstream
 
 __all__ = ["WebhookReceiver"]
 
 
-class WebhookReceiver:
+class WebhookReceiver(FakeUpstream):
+    name = "webhook receiver"
+
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         self.url = f"http://127.0.0.1:{self.port}/events"
         #: Every accepted POST's body (a list of events), in arrival order.
         self.batches: list[list[dict[str, Any]]] = []
@@ -32,9 +33,6 @@ class WebhookReceiver:
         self.requests: list[dict[str, str]] = []
         self._failures: list[int] = []
         self._changed = threading.Condition()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -51,38 +49,10 @@ class WebhookReceiver:
             self._changed.wait_for(lambda: sum(map(len, self.batches)) >= count, timeout)
         return self.events
 
-    # -- lifecycle -------------------------------------------------------------------------
+    # -- routes ----------------------------------------------------------------------------
 
-    def start(self) -> WebhookReceiver:
-        self._thread = threading.Thread(target=self._run, daemon=True, name="webhook-receiver")
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the webhook receiver did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/events", self._receive)
-        runner = web.AppRunner(app, access_log=None)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
 
     async def _receive(self, request: web.Request) -> web.Response:
         body = await request.read()
