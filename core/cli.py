@@ -1,4 +1,4 @@
-"""The `litegate` command: serve, check, plugins."""
+"""The `litegate` command: serve, check, plugins, db."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("plugins", help="list every installed plugin and provider")
 
+    db = commands.add_parser("db", help="migrate the records database ([state] db)")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("--config", "-c", default="pipeline.toml", type=Path)
+
     args = parser.parse_args(argv)
     if args.command == "plugins":
         return _plugins()
@@ -40,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "check":
         return _check(config)
+    if args.command == "db":
+        # Imported here: SQLAlchemy is not needed to serve or check.
+        from .db.cli import run as run_db
+
+        return run_db(args.action, config)
     from .server import serve as run_server
 
     host = args.host or config.server.host
