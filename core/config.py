@@ -152,8 +152,12 @@ class StateConfig:
 
     @kv.validator
     def _check_kv(self, _attr: Any, value: str) -> None:
-        if not value.startswith(_KV_SCHEMES):
-            raise ValueError(f"expected one of {', '.join(_KV_SCHEMES)}..., got {value!r}")
+        if not value.startswith(_KV_SCHEMES) or (
+            value.startswith("memory:") and value != "memory:"
+        ):
+            raise ValueError(
+                f'expected "disk:PATH", "memory:" or "redis[s]://HOST:PORT/DB", got {value!r}'
+            )
 
     @db.validator
     def _check_db(self, _attr: Any, value: str) -> None:
