@@ -96,7 +96,7 @@ provider = "nosuch"
     )
     assert "server.port: expected an integer, got 'abc'" in found
     assert any(p.startswith("server.surprise: unknown key") for p in found)
-    assert any(p.startswith("state.kv: expected \"disk:PATH\"") for p in found)
+    assert any(p.startswith('state.kv: expected "disk:PATH"') for p in found)
     assert "pipeline[0].master_key: expected a string, got int" in found
     assert any(
         p.startswith('pipeline[1].plugin: unknown plugin "nope" (available: ') and "auth" in p
