@@ -3,8 +3,10 @@ the gateway's own ``/v1/messages``.
 
 It checks what arrives the way Anthropic would: the path (``/v1/messages``), the
 ``x-api-key`` and ``anthropic-version`` headers, the body against the JSON Schema of the
-request (``specs/anthropic-messages.schema.json``, needs the ``jsonschema`` package) and the
-rules the schema can't say: no system role in messages, alternating turns, tool results in
+request (``specs/anthropic-messages.schema.json`` from the shared wire-format references, when
+it is there -- found through ``LITEGATE_ANTHROPIC_SCHEMA`` or ``../shared/specs`` beside the
+checkout; needs the ``jsonschema`` package) and the rules the schema can't say (always):
+required fields, no system role in messages, alternating turns, tool results in
 the user turn right after the matching tool uses, non-empty text blocks, a thinking budget
 of at least 1024 below ``max_tokens``. A request that breaks one gets Anthropic's 400 and is
 listed in `problems`.
@@ -62,7 +64,9 @@ _ERRORS = {
 }
 
 
-def _load_validators(path: Path) -> dict[bool, Any]:
+def _load_validators(path: Path) -> dict[bool, Any] | None:
+    if not path.is_file():
+        return None  # a checkout without the shared references: the hand-written rules only
     try:
         import jsonschema
     except ImportError:  # pragma: no cover - a test dependency
@@ -141,11 +145,15 @@ class FakeAnthropic(FakeUpstream):
         return _error(400, "invalid_request_error", problem)
 
     def _check(self, body: dict[str, Any]) -> str | None:
-        validator = self._validators[body.get("stream") is True]
-        error = next(iter(validator.iter_errors(body)), None)
-        if error is not None:
-            where = ".".join(str(p) for p in error.absolute_path) or "body"
-            return f"{where}: {error.message[:300]}"
+        for field in ("model", "max_tokens", "messages"):
+            if field not in body:
+                return f"body: '{field}' is a required property"
+        if self._validators is not None:
+            validator = self._validators[body.get("stream") is True]
+            error = next(iter(validator.iter_errors(body)), None)
+            if error is not None:
+                where = ".".join(str(p) for p in error.absolute_path) or "body"
+                return f"{where}: {error.message[:300]}"
         messages = body["messages"]
         if not messages:
             return "messages: at least one message is required"
