@@ -58,7 +58,7 @@ def test_stream_bytes_pass_through_unchanged(serve_gateway, fake_openai):
 
 # The OpenAI-compatible presets pass these through too (those whose quirks leave them alone).
 @pytest.mark.parametrize(
-    "provider", ["openai", "groq", "together", "openrouter", "fireworks", "xai", "cerebras",
+    "provider", ["openai", "groq", "together", "openrouter", "fireworks", "xai", "cerebras", "mistral",
                  "vllm", "lmstudio"],
 )  # fmt: skip
 def test_tools_vision_and_json_schema_pass_through_with_the_sdk(serve_gateway, provider):
