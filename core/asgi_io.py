@@ -11,8 +11,10 @@ import orjson
 from .errors import GatewayError
 
 __all__ = [
+    "SSE_HEADERS",
     "ClientGone",
     "DisconnectWatch",
+    "parse_json",
     "read_body",
     "request_headers",
     "send_bytes",
@@ -22,6 +24,28 @@ __all__ = [
 
 Scope = dict[str, Any]
 _JSON = (b"content-type", b"application/json")
+
+
+#: The response head of every server-sent-event stream we send.
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body as JSON, or the 400 that says why not."""
+    if not body:
+        raise GatewayError(
+            400, "The request body is empty; send a JSON object.", code="invalid_json"
+        )
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(
+            400, f"The request body is not valid JSON: {exc}.", code="invalid_json"
+        ) from None
 
 
 class ClientGone(Exception):

@@ -20,9 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .asgi_io import ClientGone, DisconnectWatch, read_body, request_headers, send_bytes
+from .asgi_io import (
+    SSE_HEADERS,
+    ClientGone,
+    DisconnectWatch,
+    parse_json,
+    read_body,
+    request_headers,
+    send_bytes,
+)
 from .errors import GatewayError
-from .routes import parse_json
 from .translation.anthropic import ORIGINAL_REQUEST, OriginalRequest, error_body
 from .translation.anthropic_inbound import to_anthropic_message, to_openai_request
 from .translation.anthropic_stream import EventsFromChunks, encode_event
@@ -32,12 +39,6 @@ if TYPE_CHECKING:
     from .pipeline import Run
 
 __all__ = ["CountTokensEndpoint", "MessagesEndpoint", "estimate_input_tokens"]
-
-_SSE_START = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
 
 
 async def _send_error(send: Any, error: GatewayError) -> None:
@@ -111,7 +112,7 @@ class MessagesEndpoint:
         assert run.stream is not None
         call = run.call
         extra = {**run.stream.headers, **call.response_headers}
-        start = _SSE_START + [(k.encode(), v.encode()) for k, v in extra.items()]
+        start = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in extra.items()]
         # The adapter of an Anthropic deployment that got the original body leaves its
         # upstream's events in `original.events`; other answers are translated chunk by chunk.
         raw = original.events is not None

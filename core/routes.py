@@ -10,11 +10,11 @@ import asyncio
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from .asgi_io import (
+    SSE_HEADERS,
     ClientGone,
     DisconnectWatch,
+    parse_json,
     read_body,
     request_headers,
     send_bytes,
@@ -28,25 +28,6 @@ if TYPE_CHECKING:
     from .gateway import Gateway
 
 __all__ = ["HealthEndpoint", "ModelEndpoint", "ModelsEndpoint", "ReadyEndpoint", "UploadEndpoint"]
-
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
-
-
-def parse_json(body: bytes) -> Any:
-    if not body:
-        raise GatewayError(
-            400, "The request body is empty; send a JSON object.", code="invalid_json"
-        )
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise GatewayError(
-            400, f"The request body is not valid JSON: {exc}.", code="invalid_json"
-        ) from None
 
 
 class ModelEndpoint:
@@ -94,7 +75,7 @@ class ModelEndpoint:
                 await run.finish()
                 return
             extra = {**run.stream.headers, **call.response_headers}
-            start = _SSE_HEADERS + [(k.encode(), v.encode()) for k, v in extra.items()]
+            start = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in extra.items()]
             async with aclosing(run.sse()) as events:
                 await send({"type": "http.response.start", "status": 200, "headers": start})
                 async for event in events:
