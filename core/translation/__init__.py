@@ -6,6 +6,7 @@ classifying provider errors -- lives here once.
 """
 
 from .chunks import ChunkBuilder, chat_response, usage_dict
+from .embeddings import embeddings_response, encode_vector, wants_base64
 from .errors import classify_error, provider_error
 from .images import ImageData, read_image_part
 from .params import check_params
@@ -16,7 +17,10 @@ __all__ = [
     "chat_response",
     "check_params",
     "classify_error",
+    "embeddings_response",
+    "encode_vector",
     "provider_error",
     "read_image_part",
     "usage_dict",
+    "wants_base64",
 ]

@@ -18,8 +18,6 @@ or answer) becomes ``content_policy_violation``.
 
 from __future__ import annotations
 
-import base64
-import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,7 +27,13 @@ import orjson
 from litegate import Call, Deployment, GatewayError, Reply, ReplyStream, hookimpl
 from litegate.provider import ProviderAdapter
 from litegate.sse import SSEDecoder
-from litegate.translation import ChunkBuilder, chat_response, check_params, provider_error
+from litegate.translation import (
+    ChunkBuilder,
+    chat_response,
+    check_params,
+    embeddings_response,
+    provider_error,
+)
 from litegate.translation.chunks import usage_dict
 from litegate.translation.errors import CONTENT_POLICY
 from litegate.translation.images import read_image_part
@@ -511,26 +515,7 @@ def embed_request(request: dict[str, Any], model: str, options: Any, drop: bool)
 
 def embed_reply(data: dict[str, Any], model: str, as_base64: bool) -> dict[str, Any]:
     vectors = (data.get("embeddings") or {}).get("float") or []
-    items = [
-        {
-            "object": "embedding",
-            "index": index,
-            "embedding": _packed(vector) if as_base64 else vector,
-        }
-        for index, vector in enumerate(vectors)
-    ]
-    tokens = _meta_tokens(data)
-    return {
-        "object": "list",
-        "data": items,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
-
-
-def _packed(vector: list[float]) -> str:
-    """OpenAI's base64 embedding: little-endian float32s."""
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+    return embeddings_response(vectors, model=model, as_base64=as_base64, tokens=_meta_tokens(data))
 
 
 def _meta_tokens(data: dict[str, Any]) -> int:

@@ -8,7 +8,6 @@ flaky upstreams.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import math
 import random
@@ -22,6 +21,7 @@ from litegate import Call, Deployment, GatewayError, Reply, ReplyStream, hookimp
 from litegate.config_types import Duration
 from litegate.errors import upstream_error
 from litegate.provider import ProviderAdapter, completion_id, now
+from litegate.translation import embeddings_response
 
 
 class MockProvider(ProviderAdapter):
@@ -202,22 +202,12 @@ def _embeddings(request: dict[str, Any], model: str, options: Any) -> dict[str, 
             code="invalid_value",
         )
     as_base64 = request.get("encoding_format") == "base64"
-    data = []
-    tokens = 0
-    for index, item in enumerate(inputs):
+    vectors, tokens = [], 0
+    for item in inputs:
         text = item if isinstance(item, str) else " ".join(map(str, item))
         tokens += max(1, len(text.split()))
-        vector = _vector(text, dims)
-        embedding: Any = vector
-        if as_base64:
-            embedding = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
-        data.append({"object": "embedding", "index": index, "embedding": embedding})
-    return {
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
+        vectors.append(_vector(text, dims))
+    return embeddings_response(vectors, model=model, as_base64=as_base64, tokens=tokens)
 
 
 def _vector(text: str, dims: int) -> list[float]:

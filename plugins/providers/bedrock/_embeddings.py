@@ -12,15 +12,13 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from litegate import GatewayError
-from litegate.translation import check_params
+from litegate.translation import check_params, embeddings_response
 
 __all__ = ["embedding_family", "embeddings"]
 
@@ -70,16 +68,7 @@ async def embeddings(
     else:
         vectors, tokens = await _titan(texts, family, dimensions, invoke)
     as_base64 = request.get("encoding_format") == "base64"
-    data = [
-        {"object": "embedding", "index": index, "embedding": _encode(v) if as_base64 else v}
-        for index, v in enumerate(vectors)
-    ]
-    return {
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
+    return embeddings_response(vectors, model=model, as_base64=as_base64, tokens=tokens)
 
 
 def _texts(inputs: Any) -> list[str]:
@@ -153,7 +142,3 @@ async def _all(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-
-
-def _encode(vector: list[float]) -> str:
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
