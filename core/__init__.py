@@ -1,6 +1,6 @@
 """litegate: an OpenAI-compatible AI gateway built from a TOML-declared chain of plugins."""
 
-from .call import Attempt, Call, Principal, StashKey, Usage
+from .call import Attempt, Call, Principal, Retry, StashKey, Usage
 from .config import GatewayConfig, load_config, parse_config
 from .config_errors import ConfigError
 from .deployment import Deployment
@@ -23,6 +23,7 @@ __all__ = [
     "Principal",
     "Reply",
     "ReplyStream",
+    "Retry",
     "StashKey",
     "Usage",
     "acompletion",

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .deployment import Deployment
     from .errors import GatewayError
 
-__all__ = ["Attempt", "Call", "Principal", "StashKey", "Usage"]
+__all__ = ["Attempt", "Call", "Principal", "Retry", "StashKey", "Usage"]
 
 T = TypeVar("T")
 
@@ -105,13 +105,31 @@ def _int(value: Any) -> int:
 
 @attrs.define(slots=True, eq=False)
 class Attempt:
-    """One try against one deployment (the router issue adds retries and fallbacks)."""
+    """One try against one deployment; `Call.attempts` lists them in order."""
 
+    #: The deployment's id ("alias#index").
     deployment: str
+    #: `time.perf_counter()` when the attempt began and ended.
     started: float
     ended: float | None = None
+    #: 200 on success; otherwise the status of the error the attempt ended with.
     status: int | None = None
+    #: The error's code (``upstream_timeout``, ``rate_limit_exceeded``, ...) or, for an
+    #: unexpected exception, its type name. None on success.
     error: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started
+
+
+@attrs.frozen
+class Retry:
+    """What a ``retry`` impl answers: try `deployment` next, after `delay` seconds."""
+
+    #: The next deployment: of the same alias (a retry) or another one (a fallback).
+    deployment: Deployment
+    delay: float = 0.0
 
 
 @attrs.define(slots=True, eq=False)

@@ -24,7 +24,7 @@ in ``pipeline.toml`` is the only order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,7 +33,7 @@ from .markers import hookspec
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-    from .call import Call, Principal
+    from .call import Attempt, Call, Principal, Retry
     from .deployment import Deployment
     from .errors import GatewayError
     from .gateway import Gateway
@@ -163,6 +163,29 @@ def provider_call(call: Call, deployment: Deployment) -> Reply | ReplyStream:
     `UpstreamTimeout` and `UpstreamConnectionError` from the transport become 504 and 502.
     """
     raise NotImplementedError  # a spec: pluggy never calls this body
+
+
+@_mode("first")
+def retry(
+    call: Call,
+    error: GatewayError,
+    attempt: Attempt,
+    deployments: Mapping[str, Sequence[Deployment]],
+) -> Retry | None:
+    """An upstream attempt failed: say what to try next (retries, fallbacks).
+
+    Mode: first, in pipeline order. Called after each failed attempt -- a `GatewayError`
+    from the adapter, or an upstream timeout (504) or connection error (502) -- with the
+    error the client would get, the failed `attempt` (also ``call.attempts[-1]``) and every
+    alias's deployments. Return a `Retry` naming the next deployment (of ``call.alias`` for a
+    retry, of another alias for a fallback) and a delay in seconds, or None to give up: the
+    error then goes to the client. Every attempt is recorded in ``call.attempts``.
+    Streams: an attempt fails up to its first chunk (the core reads it before answering);
+    after a chunk reached the client, errors end the stream with an error event instead.
+    With no impl, calls go to one deployment exactly as before, at no cost.
+    May change ``call.stash`` and ``call.response_headers``. May raise `GatewayError` to
+    replace the error.
+    """
 
 
 # ---------------------------------------------------------------------------------------------

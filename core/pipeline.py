@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing
 from typing import Any
 
@@ -21,7 +21,7 @@ from .call import Attempt, Call, Usage
 from .deployment import Deployment
 from .dispatch import Dispatcher, Impl
 from .errors import GatewayError
-from .replies import Reply, ReplyStream
+from .replies import Chunk, Reply, ReplyStream
 from .sse import DONE, encode_event
 from .transport import UpstreamConnectionError, UpstreamTimeout
 from .usage import usage_from_body
@@ -33,6 +33,8 @@ log = logging.getLogger("litegate.pipeline")
 
 _AUTH, _AUTH_CHECK, _VALIDATE, _PRE, _CACHE = 0, 1, 2, 3, 4
 _USAGE_KEYS = (b'"usage":{', b'"usage": {')
+#: What a failed attempt may raise and still be retried; anything else is a bug, not an outage.
+_RETRYABLE = (GatewayError, UpstreamTimeout, UpstreamConnectionError)
 
 
 class Pipeline:
@@ -57,6 +59,7 @@ class Pipeline:
         steps.sort(key=lambda step: (step[0], step[1]))
         self._steps = tuple(steps)
         self._route = dispatcher.impls("route")
+        self._retry = dispatcher.impls("retry")
         self._post = dispatcher.impls("post_call")
         self._chunk_hooks = dispatcher.reversed("on_stream_chunk")
         self._end_hooks = dispatcher.reversed("on_stream_end")
@@ -138,15 +141,49 @@ class Pipeline:
                 break
         if deployment is None:
             deployment = deployments[0]
+        if not self._retry:
+            return await self._attempt(call, deployment)
+        while True:
+            try:
+                return await self._attempt(call, deployment, pre_read=call.stream)
+            except _RETRYABLE as exc:
+                error = as_gateway_error(exc, call)
+                decision = None
+                for impl in self._retry:
+                    decision = await impl(
+                        call=call,
+                        error=error,
+                        attempt=call.attempts[-1],
+                        deployments=self.deployments,
+                    )
+                    if decision is not None:
+                        break
+                if decision is None:
+                    raise error from None
+                if decision.delay > 0:
+                    await asyncio.sleep(decision.delay)
+                deployment = decision.deployment
+
+    async def _attempt(
+        self, call: Call, deployment: Deployment, pre_read: bool = False
+    ) -> Reply | ReplyStream:
+        """One try against `deployment`, recorded in ``call.attempts``. With `pre_read`, a
+        stream's first chunk is read here, so a stream failing before it can be retried."""
         call.deployment = deployment
         adapter = self.dispatcher.targeted[f"provider:{deployment.provider}"]
         attempt = Attempt(deployment.id, time.perf_counter())
         call.attempts.append(attempt)
         try:
             outcome: Reply | ReplyStream = await adapter(call=call, deployment=deployment)
+            if pre_read and isinstance(outcome, ReplyStream):
+                outcome = await _read_ahead(outcome)
         except BaseException as exc:
             attempt.ended = time.perf_counter()
-            attempt.error = type(exc).__name__
+            if isinstance(exc, _RETRYABLE):
+                error = as_gateway_error(exc, call)
+                attempt.status, attempt.error = error.status, error.code
+            else:
+                attempt.error = type(exc).__name__
             raise
         attempt.ended = time.perf_counter()
         attempt.status = 200
@@ -289,6 +326,25 @@ class Run:
         finally:
             await self.stream.aclose()
             await self.finish(error)
+
+
+async def _read_ahead(stream: ReplyStream) -> ReplyStream:
+    """The same stream with its first chunk already read (so its failure is the attempt's)."""
+    chunks = stream.chunks
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        return stream
+    except BaseException:
+        await stream.aclose()
+        raise
+
+    async def replay() -> AsyncIterator[Chunk]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return ReplyStream(replay(), close=stream.aclose, headers=stream.headers)
 
 
 def _wants_usage(request: dict[str, Any]) -> bool:
