@@ -1,0 +1,156 @@
+"""The router over real HTTP, against fake upstreams that fail on cue: fallbacks, retries
+after Retry-After, context-window fallbacks, no retry of a 400, weighted distribution."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+from aiohttp import web
+
+from litegate.testing.upstream import FakeUpstream
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+class TooLong(FakeUpstream):
+    """An OpenAI-shaped upstream whose every chat call exceeds the context window."""
+
+    name = "fake too-long upstream"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.calls = 0
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self._chat)
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        self.calls += 1
+        error = {
+            "error": {
+                "message": "This model's maximum context length is 8 tokens.",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
+        }
+        return web.Response(status=400, body=orjson.dumps(error), content_type="application/json")
+
+
+@pytest.fixture(scope="module")
+def too_long() -> Iterator[TooLong]:
+    with TooLong() as fake:
+        yield fake
+
+
+def model(alias: str, upstream: str, base_url: str) -> str:
+    return (
+        f'[[models]]\nname = "{alias}"\nprovider = "openai"\nmodel = "{upstream}"\n'
+        f'api_base = "{base_url}"\napi_key = "sk-upstream-secret-abcdef"\n'
+    )
+
+
+def serve(serve_gateway, router: str, *models: str) -> httpx.Client:
+    server = serve_gateway(f'[[pipeline]]\nplugin = "router"\n{router}\n' + "".join(models))
+    return httpx.Client(base_url=server.base_url, timeout=30)
+
+
+def chat(client: httpx.Client, alias: str, **extra) -> httpx.Response:
+    return client.post("/chat/completions", json={"model": alias, "messages": MESSAGES, **extra})
+
+
+def test_a_500_falls_back_to_another_alias(serve_gateway, fake_openai):
+    base = fake_openai.base_url
+    router = 'retries = 0\nfallbacks = { m = ["backup"] }'
+    with serve(
+        serve_gateway, router, model("m", "error-500", base), model("backup", "ok", base)
+    ) as client:
+        response = chat(client, "m")
+        assert response.status_code == 200, response.text
+        assert response.headers["x-litegate-fallback"] == "backup"
+        assert response.headers["x-litegate-deployment"] == "backup#0"
+        assert response.headers["x-litegate-attempts"] == "2"
+
+
+def test_a_stream_failing_before_its_first_byte_falls_back(serve_gateway, fake_openai):
+    base = fake_openai.base_url
+    router = 'retries = 0\ndefault_fallbacks = ["backup"]'
+    with serve(
+        serve_gateway, router, model("m", "error-503", base), model("backup", "ok", base)
+    ) as client:
+        with client.stream(
+            "POST", "/chat/completions", json={"model": "m", "messages": MESSAGES, "stream": True}
+        ) as response:
+            body = b"".join(response.iter_bytes())
+        assert response.status_code == 200
+        assert response.headers["x-litegate-fallback"] == "backup"
+        assert body.rstrip().endswith(b"data: [DONE]") and b'"error"' not in body
+
+
+def test_a_429_with_retry_after_is_retried_after_it_on_another_deployment(
+    serve_gateway, fake_openai
+):
+    base = fake_openai.base_url
+    router = 'strategy = "round-robin"\nretries = 1\nbackoff_base = "10ms"'
+    with serve(
+        serve_gateway, router, model("m", "error-429", base), model("m", "ok", base)
+    ) as client:
+        started = time.monotonic()
+        response = chat(client, "m")
+        elapsed = time.monotonic() - started
+        assert response.status_code == 200, response.text
+        assert response.headers["x-litegate-deployment"] == "m#1"
+        assert response.headers["x-litegate-attempts"] == "2"
+        assert 0.95 <= elapsed < 3, elapsed
+
+
+def test_a_context_window_error_goes_to_the_context_window_fallback(
+    serve_gateway, fake_openai, too_long
+):
+    base = fake_openai.base_url
+    router = 'fallbacks = { m = ["other"] }\ncontext_window_fallbacks = { m = ["big"] }'
+    with serve(
+        serve_gateway,
+        router,
+        model("m", "small", too_long.base_url),
+        model("other", "error-500", base),
+        model("big", "ok", base),
+    ) as client:
+        before = too_long.calls
+        response = chat(client, "m")
+        assert response.status_code == 200, response.text
+        assert response.headers["x-litegate-fallback"] == "big"
+        assert too_long.calls == before + 1  # not retried: the prompt stays too long
+
+
+def test_a_400_is_never_retried(serve_gateway, fake_openai):
+    base = fake_openai.base_url
+    router = 'strategy = "round-robin"\nretries = 3\ndefault_fallbacks = ["backup"]'
+    with serve(
+        serve_gateway,
+        router,
+        model("m", "error-400", base),
+        model("m", "ok", base),
+        model("backup", "ok", base),
+    ) as client:
+        before = len(fake_openai.requests)
+        response = chat(client, "m")
+        assert response.status_code == 400
+        assert len(fake_openai.requests) == before + 1
+
+
+def test_200_requests_spread_over_three_weighted_deployments(serve_gateway, fake_openai):
+    base = fake_openai.base_url
+    router = 'strategy = "shuffle"\nseed = 7\nweights = { "m#0" = 5, "m#1" = 3, "m#2" = 2 }'
+    with serve(
+        serve_gateway, router, model("m", "a", base), model("m", "b", base), model("m", "c", base)
+    ) as client:
+        counts = Counter(chat(client, "m").headers["x-litegate-deployment"] for _ in range(200))
+    for deployment, expected in (("m#0", 100), ("m#1", 60), ("m#2", 40)):
+        assert abs(counts[deployment] - expected) <= 20, counts
