@@ -33,6 +33,9 @@ _PROGRESS = StashKey[_Progress]("router.progress")
 
 
 class RouterPlugin:
+    """Chooses each call's deployment by strategy, retries failed attempts, falls back to
+    other aliases and cools down failing deployments (see docs/routing.md)."""
+
     Config = RouterConfig
 
     def __init__(self, config: RouterConfig) -> None:

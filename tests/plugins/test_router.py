@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -169,3 +171,15 @@ def test_bad_strategy_names_the_key():
     assert "strategy" in str(raised.value) and "least-latency" in str(raised.value)
     with pytest.raises(ConfigError):
         router('strategies = { m = "fastest" }', deployments("a"))
+
+
+def test_the_routing_docs_examples_load():
+    text = (Path(__file__).parents[2] / "docs" / "routing.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.DOTALL)
+    assert len(blocks) >= 5
+    env = {"OPENAI_API_KEY": "sk-a", "AZURE_API_KEY": "az-b", "ANTHROPIC_API_KEY": "sk-c"}
+    for block in blocks:
+        if "[[models]]" not in block:
+            block += '[[models]]\nname = "gpt-4o"\nprovider = "mock"\n'
+        gateway = Gateway.from_toml(block, env)
+        assert isinstance(gateway.plugins[0], RouterPlugin)
