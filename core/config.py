@@ -30,6 +30,7 @@ from .config_types import (
     parse_duration,
     parse_secret,
 )
+from .deployment import DeploymentRouting
 from .interpolate import interpolate
 
 __all__ = [
@@ -196,6 +197,8 @@ class _ModelCommon:
     max_connections: int = 1000
     #: Drop request parameters this provider can't take, instead of answering 400.
     drop_unsupported: bool = False
+    #: Settings for the router plugin, as a sub-table: ``router = { weight = 3 }``.
+    router: DeploymentRouting = attrs.field(factory=DeploymentRouting)
 
 
 _MODEL_COMMON_KEYS = tuple(field.name for field in attrs.fields(_ModelCommon))
@@ -215,6 +218,7 @@ class ModelEntry:
     connect_timeout: Duration
     max_connections: int
     drop_unsupported: bool
+    router: DeploymentRouting
     adapter: type
     options: Any
 
@@ -407,6 +411,7 @@ def _model_entries(
                 connect_timeout=common.connect_timeout,
                 max_connections=common.max_connections,
                 drop_unsupported=common.drop_unsupported,
+                router=common.router,
                 adapter=adapter,
                 options=options,
             )

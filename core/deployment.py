@@ -9,7 +9,16 @@ import attrs
 from .config_types import Secret
 from .transport import UpstreamClient
 
-__all__ = ["Deployment"]
+__all__ = ["Deployment", "DeploymentRouting"]
+
+
+@attrs.frozen
+class DeploymentRouting:
+    """`[[models]].router`: how the router plugin treats this deployment."""
+
+    #: This deployment's share of its alias's calls under the "shuffle" strategy, relative
+    #: to the other deployments' weights.
+    weight: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
 
 
 @attrs.define(slots=True, eq=False)
@@ -31,3 +40,5 @@ class Deployment:
     drop_unsupported: bool = False
     #: The pooled upstream client for `api_base` (shared by deployments with the same base).
     client: UpstreamClient | None = None
+    #: Its `[[models]].router` settings.
+    routing: DeploymentRouting = attrs.field(factory=DeploymentRouting)

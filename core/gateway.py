@@ -115,6 +115,7 @@ class Gateway:
                 connect_timeout=float(entry.connect_timeout),
                 options=entry.options,
                 drop_unsupported=entry.drop_unsupported,
+                routing=entry.router,
             )
             if api_base and getattr(adapter, "uses_http", True):
                 deployment.client = self.transports.client(api_base, entry.max_connections)

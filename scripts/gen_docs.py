@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import collections.abc
 import inspect
 import io
 import json
@@ -231,6 +232,8 @@ def describe_default(field: attrs.Attribute) -> str:  # type: ignore[type-arg]
         default = default.factory()
     if default is None:
         return "not set"
+    if attrs.has(type(default)):
+        return "its keys' defaults"  # a sub-table: its own keys are documented below it
     return f"`{toml_value(default)}`"
 
 
@@ -254,10 +257,12 @@ def key_table(cls: type) -> list[str]:
 def table_with_nested(cls: type, level: int, owner: str) -> list[str]:
     """A key table, then one sub-section per nested table (like ``keys = [{...}]``)."""
     lines = key_table(cls)
+    hints = type_hints(cls)
     for key, sub in nested_tables(cls):
+        is_list = typing.get_origin(hints.get(key)) in (list, collections.abc.Sequence)
         lines += [
             "",
-            f"{'#' * level} {owner}: each entry of `{key}`",
+            f"{'#' * level} {owner}: {'each entry of ' if is_list else 'the table '}`{key}`",
             "",
             *_doc_paragraph(sub),
             *key_table(sub),
@@ -461,7 +466,8 @@ def configuration_md() -> str:
         else:
             lines += table_with_nested(options, 4, f"`{name}`")
         parts.append("\n".join(lines) + "\n")
-    parts.append(_MODELS + "\n" + "\n".join(table_with_nested(config._ModelCommon, 3, "")) + "\n")
+    models_table = table_with_nested(config._ModelCommon, 3, "`[[models]]`")
+    parts.append(_MODELS + "\n" + "\n".join(models_table) + "\n")
     for name, cls, options in builtin_classes(loader.PROVIDER_GROUP, "Options"):
         lines = [f"### Provider `{name}`", "", _summary(cls), "", *_provider_facts(cls)]
         if options is None:

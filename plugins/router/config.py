@@ -26,15 +26,13 @@ def _check_strategies(_instance: Any, _attr: Any, value: dict[str, str]) -> None
 
 @attrs.frozen
 class RouterConfig:
-    #: How a deployment is chosen among an alias's: "shuffle" (random, by weight),
+    #: How a deployment is chosen among an alias's: "shuffle" (random, in proportion to
+    #: each `[[models]]` entry's ``router.weight``),
     #: "round-robin", "least-busy" (fewest calls in flight) or "least-latency" (lowest
     #: moving average of attempt latency; time to first chunk for streams).
     strategy: str = attrs.field(default="shuffle", validator=_check_strategy)
     #: Per-alias strategy overrides: ``{ "gpt-4o" = "least-latency" }``.
     strategies: dict[str, str] = attrs.field(factory=dict, validator=_check_strategies)
-    #: Relative weights for "shuffle", by deployment id ("alias#index", counted from 0 in
-    #: `[[models]]` order); unlisted deployments weigh 1.
-    weights: dict[str, float] = attrs.field(factory=dict)
     #: Further attempts on the same alias after a retryable failure (0 turns retries off).
     retries: int = attrs.field(default=2, validator=attrs.validators.ge(0))
     #: First retry's delay; doubles per retry up to `backoff_max`, with random jitter.

@@ -46,7 +46,7 @@ class RouterPlugin:
             window=float(config.cooldown_window),
             cooldown=float(config.cooldown),
         )
-        self.chooser = Chooser(self.stats, config.weights, self.rng)
+        self.chooser = Chooser(self.stats, self.rng)
 
     @hookimpl
     def route(self, call: Call, deployments: Sequence[Deployment]) -> Deployment:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from litegate import Deployment
 
@@ -16,14 +16,8 @@ __all__ = ["Chooser"]
 class Chooser:
     """Picks deployments by strategy; one per router, its counters and RNG shared by calls."""
 
-    def __init__(
-        self,
-        stats: RouterStats,
-        weights: Mapping[str, float],
-        rng: random.Random,
-    ) -> None:
+    def __init__(self, stats: RouterStats, rng: random.Random) -> None:
         self.stats = stats
-        self.weights = weights
         self.rng = rng
         self._turns: dict[str, itertools.count[int]] = {}
         self._by_name: dict[str, Callable[[Sequence[Deployment]], Deployment]] = {
@@ -39,7 +33,7 @@ class Chooser:
         return self._by_name[strategy](candidates)
 
     def shuffle(self, candidates: Sequence[Deployment]) -> Deployment:
-        weights = [self.weights.get(d.id, 1.0) for d in candidates]
+        weights = [d.routing.weight for d in candidates]
         return self.rng.choices(candidates, weights=weights)[0]
 
     def round_robin(self, candidates: Sequence[Deployment]) -> Deployment:

@@ -147,10 +147,12 @@ def test_a_400_is_never_retried(serve_gateway, fake_openai):
 
 def test_200_requests_spread_over_three_weighted_deployments(serve_gateway, fake_openai):
     base = fake_openai.base_url
-    router = 'strategy = "shuffle"\nseed = 7\nweights = { "m#0" = 5, "m#1" = 3, "m#2" = 2 }'
-    with serve(
-        serve_gateway, router, model("m", "a", base), model("m", "b", base), model("m", "c", base)
-    ) as client:
+    router = 'strategy = "shuffle"\nseed = 7'
+    weighted = [
+        model("m", name, base) + f"router = {{ weight = {weight} }}\n"
+        for name, weight in (("a", 5), ("b", 3), ("c", 2))
+    ]
+    with serve(serve_gateway, router, *weighted) as client:
         counts = Counter(chat(client, "m").headers["x-litegate-deployment"] for _ in range(200))
     for deployment, expected in (("m#0", 100), ("m#1", 60), ("m#2", 40)):
         assert abs(counts[deployment] - expected) <= 20, counts

@@ -19,9 +19,11 @@ from litegate.plugins.router.strategies import Chooser
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-def deployments(*models: str, alias: str = "m") -> str:
+def deployments(*models: str, alias: str = "m", weights: tuple[int, ...] = ()) -> str:
     return "".join(
-        f'[[models]]\nname = "{alias}"\nprovider = "mock"\nmodel = "{model}"\n' for model in models
+        f'[[models]]\nname = "{alias}"\nprovider = "mock"\nmodel = "{model}"\n'
+        + (f"router = {{ weight = {weights[index]} }}\n" if weights else "")
+        for index, model in enumerate(models)
     )
 
 
@@ -37,14 +39,14 @@ class FakeClock:
         return self.now
 
 
-def chooser(clock=None, weights=None, seed=1):
+def chooser(clock=None, seed=1):
     stats = LocalStats(failures=2, window=10, cooldown=30, clock=clock or FakeClock())
-    return Chooser(stats, weights or {}, random.Random(seed)), stats
+    return Chooser(stats, random.Random(seed)), stats
 
 
 @pytest.fixture(scope="module")
 def three():
-    return router("", deployments("a", "b", "c")).deployments["m"]
+    return router("", deployments("a", "b", "c", weights=(6, 3, 1))).deployments["m"]
 
 
 def test_round_robin_takes_turns(three):
@@ -54,7 +56,7 @@ def test_round_robin_takes_turns(three):
 
 
 def test_shuffle_follows_the_weights_with_a_seed(three):
-    choose, _ = chooser(weights={"m#0": 6, "m#1": 3, "m#2": 1})
+    choose, _ = chooser()
     counts = Counter(choose.choose("shuffle", three).model for _ in range(10_000))
     assert counts["a"] == pytest.approx(6000, rel=0.05)
     assert counts["b"] == pytest.approx(3000, rel=0.08)
