@@ -73,6 +73,16 @@ def event_fields(
         "total_tokens": usage.total_tokens if usage else None,
         "cache_hit": call.cache_hit,
     }
+    if len(call.attempts) > 1:  # retries or fallbacks: say what each attempt met
+        fields["attempts"] = [
+            {
+                "deployment": attempt.deployment,
+                "status": attempt.status,
+                "error": attempt.error,
+                "ms": _ms(attempt.duration),
+            }
+            for attempt in call.attempts
+        ]
     if error is not None:
         fields["error_code"] = error.code
         fields["error_type"] = error.type

@@ -156,3 +156,43 @@ def test_200_requests_spread_over_three_weighted_deployments(serve_gateway, fake
         counts = Counter(chat(client, "m").headers["x-litegate-deployment"] for _ in range(200))
     for deployment, expected in (("m#0", 100), ("m#1", 60), ("m#2", 40)):
         assert abs(counts[deployment] - expected) <= 20, counts
+
+
+def test_a_timed_out_deployment_is_retried_elsewhere_then_skipped_in_cooldown(
+    serve_gateway, fake_openai
+):
+    base = fake_openai.base_url
+    router = 'strategy = "round-robin"\nretries = 1\ncooldown_failures = 1\ncooldown = "1m"'
+    slow = model("m", "slow", base) + 'timeout = "300ms"\n'
+    with serve(serve_gateway, router, slow, model("m", "ok", base)) as client:
+        first = chat(client, "m")
+        assert first.status_code == 200, first.text
+        assert first.headers["x-litegate-deployment"] == "m#1"
+        assert first.headers["x-litegate-attempts"] == "2"
+        for _ in range(3):  # m#0 is cooling down: round-robin leaves it out
+            again = chat(client, "m")
+            assert again.headers["x-litegate-deployment"] == "m#1"
+            assert again.headers["x-litegate-attempts"] == "1"
+
+
+def test_the_access_log_lists_every_attempt(serve_gateway, fake_openai, tmp_path):
+    base = fake_openai.base_url
+    log = tmp_path / "access.log"
+    server = serve_gateway(
+        f'[[pipeline]]\nplugin = "logging"\npath = "{log}"\n'
+        '[[pipeline]]\nplugin = "router"\nretries = 0\ndefault_fallbacks = ["backup"]\n'
+        + model("m", "error-500", base)
+        + model("backup", "ok", base)
+    )
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        assert chat(client, "m").status_code == 200
+    deadline = time.monotonic() + 5  # the line is written after the response went out
+    while not (log.exists() and log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    line = orjson.loads(log.read_text().splitlines()[-1])
+    assert line["deployment"] == "backup#0"
+    assert [(a["deployment"], a["status"], a["error"]) for a in line["attempts"]] == [
+        ("m#0", 502, "upstream_error"),
+        ("backup#0", 200, None),
+    ]
+    assert all(a["ms"] >= 0 for a in line["attempts"])
