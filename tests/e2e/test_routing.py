@@ -196,3 +196,21 @@ def test_the_access_log_lists_every_attempt(serve_gateway, fake_openai, tmp_path
         ("backup#0", 200, None),
     ]
     assert all(a["ms"] >= 0 for a in line["attempts"])
+
+
+def test_a_stream_failing_after_its_first_chunk_ends_with_an_error_event(
+    serve_gateway, fake_openai
+):
+    base = fake_openai.base_url
+    router = 'strategy = "round-robin"\nretries = 2\ndefault_fallbacks = ["backup"]'
+    stalls = model("m", "slow-stream", base) + 'timeout = "300ms"\n'
+    with serve(serve_gateway, router, stalls, model("backup", "ok", base)) as client:
+        with client.stream(
+            "POST", "/chat/completions", json={"model": "m", "messages": MESSAGES, "stream": True}
+        ) as response:
+            events = [line for line in response.iter_lines() if line.startswith("data: ")]
+        assert response.status_code == 200
+        assert response.headers["x-litegate-attempts"] == "1"
+        assert "choices" in orjson.loads(events[0].removeprefix("data: "))
+        error = orjson.loads(events[-1].removeprefix("data: "))["error"]
+        assert error["code"] == "upstream_timeout"
