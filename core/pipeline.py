@@ -319,6 +319,9 @@ class Run:
         except (Exception, asyncio.CancelledError, GeneratorExit) as exc:
             if isinstance(exc, Exception):
                 error = as_gateway_error(exc, call)
+                if isinstance(exc, _RETRYABLE) and call.attempts:
+                    # The upstream failed mid-stream: its attempt failed, however it began.
+                    call.attempts[-1].status, call.attempts[-1].error = error.status, error.code
                 yield error
             else:
                 error = exc

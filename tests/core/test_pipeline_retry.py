@@ -131,7 +131,9 @@ async def test_a_stream_failing_after_its_first_chunk_ends_with_an_error_event()
         frames = [frame async for frame in run.sse()]
     assert frames[0].startswith(b"data: {") and b'"0 "' in frames[0]
     assert b"broke mid-stream" in frames[-1]
-    assert [a.deployment for a in call.attempts] == ["m#0"]
+    assert [(a.deployment, a.status, a.error) for a in call.attempts] == [
+        ("m#0", 502, "upstream_error")
+    ]
     assert call.status == 502
 
 
