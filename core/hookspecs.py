@@ -179,7 +179,8 @@ def retry(
     error the client would get, the failed `attempt` (also ``call.attempts[-1]``) and every
     alias's deployments. Return a `Retry` naming the next deployment (of ``call.alias`` for a
     retry, of another alias for a fallback) and a delay in seconds, or None to give up: the
-    error then goes to the client. Every attempt is recorded in ``call.attempts``.
+    error then goes to the client. Every attempt is recorded in ``call.attempts``; after
+    ``litegate.pipeline.MAX_ATTEMPTS`` (10) the core gives up whatever the impls say.
     Streams: an attempt fails up to its first chunk (the core reads it before answering);
     after a chunk reached the client, errors end the stream with an error event instead.
     With no impl, calls go to one deployment exactly as before, at no cost.

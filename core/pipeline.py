@@ -33,6 +33,8 @@ log = logging.getLogger("litegate.pipeline")
 
 _AUTH, _AUTH_CHECK, _VALIDATE, _PRE, _CACHE = 0, 1, 2, 3, 4
 _USAGE_KEYS = (b'"usage":{', b'"usage": {')
+#: The most upstream attempts one call makes, whatever the retry hooks say.
+MAX_ATTEMPTS = 10
 #: What a failed attempt may raise and still be retried; anything else is a bug, not an outage.
 _RETRYABLE = (GatewayError, UpstreamTimeout, UpstreamConnectionError)
 
@@ -148,6 +150,8 @@ class Pipeline:
                 return await self._attempt(call, deployment, pre_read=call.stream)
             except _RETRYABLE as exc:
                 error = as_gateway_error(exc, call)
+                if len(call.attempts) >= MAX_ATTEMPTS:
+                    raise error from None  # a retry impl that never gives up must not loop
                 decision = None
                 for impl in self._retry:
                     decision = await impl(

@@ -151,3 +151,15 @@ async def test_a_retry_impl_returning_none_lets_the_next_impl_decide():
     plugins = {"a": Abstains, "r": NextThenFallback}
     async with Gateway.from_toml(toml, {}, plugins=plugins, providers={"scripted": Scripted}) as gw:
         assert (await gw.chat(model="m", messages=MESSAGES))["model"] == "ok"
+
+
+async def test_an_impl_that_never_gives_up_is_stopped():
+    class Forever:
+        @hookimpl
+        def retry(self, call, deployments):
+            return Retry(deployments[call.alias][0])
+
+    async with gateway(("m", "fail-503"), retry=Forever) as gw:
+        with pytest.raises(GatewayError) as raised:
+            await gw.chat(model="m", messages=MESSAGES)
+    assert raised.value.status == 502
