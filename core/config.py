@@ -147,7 +147,11 @@ class StateConfig:
 
     #: Shared counters and caches: "disk:PATH" (one host), "memory:" (one process) or
     #: "redis://host:port/db" (many hosts).
+    #: A relative ``disk:`` path is resolved against the working directory.
     kv: str = attrs.field(default="disk:.litegate/kv")
+    #: Namespace of this gateway's keys and channels in `kv`: gateways sharing a store with
+    #: different configs (other deployments, other tenants) need different prefixes.
+    prefix: str = "litegate:"
     #: Records (keys, spend, logs): "sqlite:///PATH" (embedded) or "postgresql://..." .
     db: str = attrs.field(default="sqlite:///.litegate/litegate.db")
 

@@ -26,6 +26,7 @@ from .dispatch import Dispatcher, HookOrderError
 from .errors import GatewayError
 from .markers import PROJECT
 from .pipeline import Pipeline, Run
+from .state import State, open_state
 from .transport import TransportPool
 
 __all__ = ["IN_PROCESS", "Gateway"]
@@ -56,6 +57,8 @@ class Gateway:
         self._started = False
         self._start_lock: asyncio.Lock | None = None
         self._runner: asyncio.Runner | None = None
+        self._state: State | None = None
+        self._state_lock: asyncio.Lock | None = None
 
     # -- construction --------------------------------------------------------------------
 
@@ -143,10 +146,28 @@ class Gateway:
                 await self.dispatcher.each("startup", gateway=self)
                 self._started = True
 
+    async def open_state(self) -> State:
+        """The `[state] kv` backend, opened on the first call (plugins call this from their
+        `startup` hook) and closed by `aclose` after the shutdown hooks. Nothing opens it
+        unless a plugin asks, so a gateway without such plugins writes no files. A relative
+        ``disk:`` path is resolved against the current working directory."""
+        if self._state is not None:
+            return self._state
+        if self._state_lock is None:
+            self._state_lock = asyncio.Lock()
+        async with self._state_lock:
+            if self._state is None:
+                kv = self.config.state
+                self._state = await open_state(kv.kv, prefix=kv.prefix)
+            return self._state
+
     async def aclose(self) -> None:
         if self._started:
             self._started = False
             await self.dispatcher.notify(self.dispatcher.reversed("shutdown"), gateway=self)
+        state, self._state = self._state, None
+        if state is not None:
+            await state.aclose()
         await self.transports.aclose()
 
     async def __aenter__(self) -> Gateway:
