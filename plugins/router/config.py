@@ -57,5 +57,10 @@ class RouterConfig:
     cooldown_window: Duration = Duration(60)
     #: How long a deployment in cool-down is skipped (unless every deployment is cooling).
     cooldown: Duration = Duration(30)
+    #: Share cool-downs, in-flight counts and latencies with every worker and instance on
+    #: the gateway's ``[state] kv`` (see docs/routing.md); off: each worker keeps its own.
+    shared: bool = False
+    #: With `shared`, how often each worker reads the others' stats from the store.
+    shared_refresh: Duration = Duration(0.2)
     #: Seed for the router's random choices (tests, reproducible demos); unset: random.
     seed: int | None = None

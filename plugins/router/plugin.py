@@ -8,10 +8,20 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from litegate import Attempt, Call, Deployment, GatewayError, Retry, StashKey, hookimpl
+from litegate import (
+    Attempt,
+    Call,
+    Deployment,
+    Gateway,
+    GatewayError,
+    Retry,
+    StashKey,
+    hookimpl,
+)
 
 from .config import RouterConfig
 from .retries import backoff, fallback_aliases, is_retryable
+from .shared_stats import SharedStats
 from .stats import LocalStats, RouterStats
 from .strategies import Chooser
 
@@ -41,12 +51,33 @@ class RouterPlugin:
     def __init__(self, config: RouterConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
-        self.stats: RouterStats = LocalStats(
-            failures=config.cooldown_failures,
-            window=float(config.cooldown_window),
-            cooldown=float(config.cooldown),
+        failures, window = config.cooldown_failures, float(config.cooldown_window)
+        cooldown = float(config.cooldown)
+        self.shared = (
+            SharedStats(
+                failures=failures,
+                window=window,
+                cooldown=cooldown,
+                refresh=float(config.shared_refresh),
+            )
+            if config.shared
+            else None
+        )
+        self.stats: RouterStats = self.shared or LocalStats(
+            failures=failures, window=window, cooldown=cooldown
         )
         self.chooser = Chooser(self.stats, self.rng)
+
+    @hookimpl
+    async def startup(self, gateway: Gateway) -> None:
+        if self.shared is not None:
+            ids = [d.id for group in gateway.deployments.values() for d in group]
+            await self.shared.connect(await gateway.open_state(), ids)
+
+    @hookimpl
+    async def shutdown(self) -> None:
+        if self.shared is not None:
+            await self.shared.aclose()
 
     @hookimpl
     def route(self, call: Call, deployments: Sequence[Deployment]) -> Deployment:

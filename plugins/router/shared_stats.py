@@ -1,0 +1,166 @@
+"""`RouterStats` on `litegate.state`, shared by every worker and instance on one store.
+
+The strategies ask synchronously and on every call, so reads come from an in-process
+snapshot that a background task refreshes from the store every `refresh` seconds; writes
+(in-flight counts, latencies, failures) go to the store in the background. The hot path
+therefore costs a few dict look-ups and one scheduled task per event, whatever the backend.
+The price is staleness: another worker sees a cool-down up to `refresh` seconds late
+(plus the time the write takes), while the worker that saw the failures knows at once.
+
+Keys, under the gateway's `[state] prefix`: ``router:cool:ID`` (present while cooling, with
+a TTL), ``router:fail:ID`` (failures in the current fixed window, with a TTL),
+``router:busy:ID`` (calls in flight) and ``router:ms:ID`` (moving average latency, text).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from litegate.state import State, StateError
+
+__all__ = ["SharedStats"]
+
+log = logging.getLogger("litegate.router")
+
+
+class SharedStats:
+    """`RouterStats` kept in a `State`; works from a local snapshot until `connect`."""
+
+    def __init__(
+        self,
+        *,
+        failures: int,
+        window: float,
+        cooldown: float,
+        alpha: float = 0.3,
+        refresh: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._failures_allowed = failures
+        self._window = window
+        self._cooldown = cooldown
+        self._alpha = alpha
+        self._refresh = refresh
+        self.clock = clock
+        self._state: State | None = None
+        self._ids: tuple[str, ...] = ()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._refresher: asyncio.Task[None] | None = None
+        # The snapshot the strategies read.
+        self._in_flight: dict[str, int] = {}
+        self._latency: dict[str, float] = {}
+        self._cooling_until: dict[str, float] = {}
+
+    async def connect(self, state: State, deployments: Sequence[str]) -> None:
+        """Start sharing through `state` the stats of `deployments` (their ids)."""
+        self._state, self._ids = state, tuple(deployments)
+        await self._pull()
+        self._refresher = asyncio.create_task(self._refresh_forever())
+
+    async def aclose(self) -> None:
+        """Stop refreshing and let pending writes finish."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.gather(self._refresher, return_exceptions=True)
+            self._refresher = None
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._state = None
+
+    # -- RouterStats ---------------------------------------------------------------------
+
+    def begin(self, deployment: str) -> None:
+        self._in_flight[deployment] = self._in_flight.get(deployment, 0) + 1
+        self._write(self._add_busy, deployment, 1)
+
+    def end(self, deployment: str) -> None:
+        self._in_flight[deployment] = max(0, self._in_flight.get(deployment, 0) - 1)
+        self._write(self._add_busy, deployment, -1)
+
+    def record(self, deployment: str, latency: float | None, ok: bool) -> None:
+        if latency is not None:
+            previous = self._latency.get(deployment)
+            self._latency[deployment] = (
+                latency if previous is None else previous + self._alpha * (latency - previous)
+            )
+            self._write(self._blend_latency, deployment, latency)
+        if not ok and self._failures_allowed:
+            self._write(self._count_failure, deployment)
+
+    def in_flight(self, deployment: str) -> int:
+        return self._in_flight.get(deployment, 0)
+
+    def latency(self, deployment: str) -> float | None:
+        return self._latency.get(deployment)
+
+    def cooling(self, deployment: str) -> bool:
+        until = self._cooling_until.get(deployment)
+        return until is not None and self.clock() < until
+
+    # -- writes --------------------------------------------------------------------------
+
+    def _write(self, write: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        if self._state is None:
+            return
+        task = asyncio.get_running_loop().create_task(write(self._state, *args))
+        self._tasks.add(task)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("router: shared stats write failed: %s", task.exception())
+
+    async def _add_busy(self, state: State, deployment: str, amount: int) -> None:
+        await state.incr(f"router:busy:{deployment}", amount)
+
+    async def _blend_latency(self, state: State, deployment: str, latency: float) -> None:
+        key = f"router:ms:{deployment}"
+        for _ in range(5):  # another worker may be blending too: compare and set, retried
+            old = await state.get(key)
+            value = latency
+            if old is not None:
+                previous = float(old)
+                value = previous + self._alpha * (latency - previous)
+            if await state.compare_and_set(key, old, repr(value).encode()):
+                return
+
+    async def _count_failure(self, state: State, deployment: str) -> None:
+        failures = await state.incr(f"router:fail:{deployment}", 1, ttl=self._window)
+        if failures >= self._failures_allowed:
+            await state.set(f"router:cool:{deployment}", b"1", ttl=self._cooldown)
+            await state.delete(f"router:fail:{deployment}")
+            self._cooling_until[deployment] = self.clock() + self._cooldown
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh)
+            try:
+                await self._pull()
+            except StateError as exc:  # keep the last snapshot; the store may come back
+                log.warning("router: could not refresh shared stats: %s", exc)
+
+    async def _pull(self) -> None:
+        state = self._state
+        assert state is not None
+        now = self.clock()
+        for deployment in self._ids:
+            cooling = await state.get(f"router:cool:{deployment}")
+            if cooling is None:
+                self._cooling_until.pop(deployment, None)
+            else:
+                # The store says only that it is cooling: hold that until after the next
+                # refresh (which notices the end), or what this worker knows, if later.
+                until = max(self._cooling_until.get(deployment, 0.0), now + 3 * self._refresh)
+                self._cooling_until[deployment] = until
+            busy = await state.get(f"router:busy:{deployment}")
+            self._in_flight[deployment] = max(0, int(busy)) if busy is not None else 0
+            latency = await state.get(f"router:ms:{deployment}")
+            if latency is not None:
+                self._latency[deployment] = float(latency)
