@@ -1,11 +1,13 @@
 """`RouterStats` on `litegate.state`, shared by every worker and instance on one store.
 
 The strategies ask synchronously and on every call, so reads come from an in-process
-snapshot that a background task refreshes from the store every `refresh` seconds; writes
-(in-flight counts, latencies, failures) go to the store in the background. The hot path
-therefore costs a few dict look-ups and one scheduled task per event, whatever the backend.
-The price is staleness: another worker sees a cool-down up to `refresh` seconds late
-(plus the time the write takes), while the worker that saw the failures knows at once.
+snapshot that a background task refreshes from the store every `refresh` seconds. Writes
+are batched by the same task: in-flight counts as one net change and latencies as one mean
+per deployment per refresh; only failures (rare, and what cool-downs hang on) are written at
+once. The hot path therefore costs a few dict look-ups, whatever the backend, and the store
+sees a handful of operations per deployment per refresh rather than per call. The price is
+staleness: another worker sees a cool-down up to `refresh` seconds late (plus the time the
+write takes), while the worker that saw the failures knows at once.
 
 Keys, under the gateway's `[state] prefix`: ``router:cool:ID`` (present while cooling, with
 a TTL), ``router:fail:ID`` (failures in the current fixed window, with a TTL),
@@ -54,6 +56,9 @@ class SharedStats:
         self._in_flight: dict[str, int] = {}
         self._latency: dict[str, float] = {}
         self._cooling_until: dict[str, float] = {}
+        # What this worker has not written yet.
+        self._busy_delta: dict[str, int] = {}
+        self._samples: dict[str, list[float]] = {}
 
     async def connect(self, state: State, deployments: Sequence[str]) -> None:
         """Start sharing through `state` the stats of `deployments` (their ids)."""
@@ -67,6 +72,10 @@ class SharedStats:
             self._refresher.cancel()
             await asyncio.gather(self._refresher, return_exceptions=True)
             self._refresher = None
+            try:
+                await self._flush()
+            except StateError as exc:
+                log.warning("router: could not write shared stats: %s", exc)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._state = None
@@ -75,11 +84,11 @@ class SharedStats:
 
     def begin(self, deployment: str) -> None:
         self._in_flight[deployment] = self._in_flight.get(deployment, 0) + 1
-        self._write(self._add_busy, deployment, 1)
+        self._busy_delta[deployment] = self._busy_delta.get(deployment, 0) + 1
 
     def end(self, deployment: str) -> None:
         self._in_flight[deployment] = max(0, self._in_flight.get(deployment, 0) - 1)
-        self._write(self._add_busy, deployment, -1)
+        self._busy_delta[deployment] = self._busy_delta.get(deployment, 0) - 1
 
     def record(self, deployment: str, latency: float | None, ok: bool) -> None:
         if latency is not None:
@@ -87,7 +96,7 @@ class SharedStats:
             self._latency[deployment] = (
                 latency if previous is None else previous + self._alpha * (latency - previous)
             )
-            self._write(self._blend_latency, deployment, latency)
+            self._samples.setdefault(deployment, []).append(latency)
         if not ok and self._failures_allowed:
             self._write(self._count_failure, deployment)
 
@@ -115,8 +124,16 @@ class SharedStats:
         if not task.cancelled() and task.exception() is not None:
             log.warning("router: shared stats write failed: %s", task.exception())
 
-    async def _add_busy(self, state: State, deployment: str, amount: int) -> None:
-        await state.incr(f"router:busy:{deployment}", amount)
+    async def _flush(self) -> None:
+        state = self._state
+        assert state is not None
+        busy, self._busy_delta = self._busy_delta, {}
+        samples, self._samples = self._samples, {}
+        for deployment, amount in busy.items():
+            if amount:
+                await state.incr(f"router:busy:{deployment}", amount)
+        for deployment, latencies in samples.items():
+            await self._blend_latency(state, deployment, sum(latencies) / len(latencies))
 
     async def _blend_latency(self, state: State, deployment: str, latency: float) -> None:
         key = f"router:ms:{deployment}"
@@ -142,6 +159,7 @@ class SharedStats:
         while True:
             await asyncio.sleep(self._refresh)
             try:
+                await self._flush()
                 await self._pull()
             except StateError as exc:  # keep the last snapshot; the store may come back
                 log.warning("router: could not refresh shared stats: %s", exc)

@@ -48,6 +48,7 @@ async def test_in_flight_and_latency_are_shared():
     try:
         one.begin("m#1")
         one.record("m#1", 1.0, ok=True)
+        await settle(one, two)  # written in batches, once per refresh
         two.record("m#1", 2.0, ok=True)
         await settle(one, two)
         assert two.in_flight("m#1") == 1
