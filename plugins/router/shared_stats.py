@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -59,6 +60,8 @@ class SharedStats:
         # What this worker has not written yet.
         self._busy_delta: dict[str, int] = {}
         self._samples: dict[str, list[float]] = {}
+        # This worker's own recent failures, so that it cools a deployment down at once.
+        self._failures: dict[str, deque[float]] = {}
 
     async def connect(self, state: State, deployments: Sequence[str]) -> None:
         """Start sharing through `state` the stats of `deployments` (their ids)."""
@@ -98,6 +101,14 @@ class SharedStats:
             )
             self._samples.setdefault(deployment, []).append(latency)
         if not ok and self._failures_allowed:
+            now = self.clock()
+            recent = self._failures.setdefault(deployment, deque())
+            recent.append(now)
+            while recent and recent[0] <= now - self._window:
+                recent.popleft()
+            if len(recent) >= self._failures_allowed:
+                self._cooling_until[deployment] = now + self._cooldown
+                recent.clear()
             self._write(self._count_failure, deployment)
 
     def in_flight(self, deployment: str) -> int:

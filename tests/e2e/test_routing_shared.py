@@ -59,7 +59,11 @@ def serve(path: Path, workers: int) -> Iterator[str]:
         yield url
     finally:
         process.terminate()
-        process.communicate(timeout=20)
+        try:
+            process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
 
 
 def chat(url: str) -> httpx.Response:

@@ -72,3 +72,28 @@ async def test_the_router_opens_the_gateways_state_only_when_shared(tmp_path, mo
         assert reply["choices"]
         assert gw._state is not None
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_the_worker_that_saw_the_failures_cools_down_at_once():
+    one = stats()
+    await one.connect(MemoryState("t:"), IDS)
+    try:
+        one.record("m#0", None, ok=False)
+        one.record("m#0", None, ok=False)
+        assert one.cooling("m#0")  # before any write reached the store
+    finally:
+        await one.aclose()
+
+
+async def test_closing_writes_what_is_pending():
+    state = MemoryState("t:")
+    one = SharedStats(failures=2, window=60, cooldown=30, refresh=3600)
+    await one.connect(state, IDS)
+    one.begin("m#0")
+    one.begin("m#1")
+    one.end("m#1")
+    one.record("m#1", 0.5, ok=True)
+    await one.aclose()
+    assert await state.get("router:busy:m#0") == b"1"
+    assert await state.get("router:busy:m#1") is None
+    assert await state.get("router:ms:m#1") == b"0.5"
