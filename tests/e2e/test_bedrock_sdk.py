@@ -11,6 +11,7 @@ import pytest
 
 from litegate.plugins.providers.bedrock import BedrockProvider
 from litegate.testing.fake_bedrock import REASONING, REPLY, SIGNATURE, FakeBedrock
+from litegate.testing.sdk import assemble_stream
 
 KEY = "sk-test-master-0123456789"
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(40)).decode()
@@ -114,13 +115,8 @@ def test_stream_with_usage(client):
         stream=True,
         stream_options={"include_usage": True},
     )
-    text, usage, finish = "", None, None
-    for chunk in stream:
-        if chunk.choices:
-            text += chunk.choices[0].delta.content or ""
-            finish = chunk.choices[0].finish_reason or finish
-        if chunk.usage:
-            usage = chunk.usage
+    streamed = assemble_stream(stream)
+    text, usage, finish = streamed.text, streamed.usage, streamed.finish_reason
     assert text == REPLY and finish == "stop"
     assert usage is not None and usage.prompt_tokens == 1 and usage.completion_tokens == 5
 

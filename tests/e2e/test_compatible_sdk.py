@@ -16,6 +16,7 @@ from litegate.plugins.providers.cohere import CohereProvider
 from litegate.plugins.providers.presets import Groq
 from litegate.testing.fake_azure import FakeAzure
 from litegate.testing.fake_cohere import THOUGHT, FakeCohere
+from litegate.testing.sdk import assemble_stream
 
 KEY = "sk-test-master-0123456789"
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image-bytes").decode()
@@ -151,13 +152,8 @@ def test_stream_with_usage(client, model):
         stream=True,
         stream_options={"include_usage": True},
     )
-    text, usage, finish = "", None, None
-    for chunk in stream:
-        if chunk.choices:
-            text += chunk.choices[0].delta.content or ""
-            finish = chunk.choices[0].finish_reason or finish
-        if chunk.usage:
-            usage = chunk.usage
+    streamed = assemble_stream(stream)
+    text, usage, finish = streamed.text, streamed.usage, streamed.finish_reason
     assert text.startswith("Hello from") and finish == "stop"
     assert usage is not None and usage.completion_tokens > 0
 

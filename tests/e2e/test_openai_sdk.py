@@ -10,6 +10,8 @@ import httpx
 import openai
 import pytest
 
+from litegate.testing.sdk import assemble_stream
+
 KEY = "sk-test-master-0123456789"
 
 
@@ -96,14 +98,9 @@ def test_stream_assembles_deltas_and_usage(client, fake_openai):
         stream=True,
         stream_options={"include_usage": True},
     )
-    text, usage = "", None
-    for chunk in stream:
-        if chunk.choices:
-            text += chunk.choices[0].delta.content or ""
-        if chunk.usage:
-            usage = chunk.usage
-    assert text == "Hello from the fake upstream."
-    assert usage is not None and usage.completion_tokens == 5
+    streamed = assemble_stream(stream)
+    assert streamed.text == "Hello from the fake upstream." and streamed.finish_reason == "stop"
+    assert streamed.usage is not None and streamed.usage.completion_tokens == 5
 
 
 def test_stream_without_include_usage_has_no_usage_chunk(client, fake_openai):
