@@ -19,19 +19,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from litegate.state import State, StateError
+
+from .stats import LocalStats
 
 __all__ = ["SharedStats"]
 
 log = logging.getLogger("litegate.router")
 
 
-class SharedStats:
-    """`RouterStats` kept in a `State`; works from a local snapshot until `connect`."""
+class SharedStats(LocalStats):
+    """`RouterStats` kept in a `State`; works from a local snapshot until `connect`.
+
+    The snapshot (what the strategies read) is `LocalStats`'s; this class adds what this
+    worker has not written yet and the refresh that pulls the other workers' numbers."""
 
     def __init__(
         self,
@@ -43,25 +47,17 @@ class SharedStats:
         refresh: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._failures_allowed = failures
-        self._window = window
-        self._cooldown = cooldown
-        self._alpha = alpha
+        super().__init__(
+            failures=failures, window=window, cooldown=cooldown, alpha=alpha, clock=clock
+        )
         self._refresh = refresh
-        self.clock = clock
         self._state: State | None = None
         self._ids: tuple[str, ...] = ()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refresher: asyncio.Task[None] | None = None
-        # The snapshot the strategies read.
-        self._in_flight: dict[str, int] = {}
-        self._latency: dict[str, float] = {}
-        self._cooling_until: dict[str, float] = {}
         # What this worker has not written yet.
         self._busy_delta: dict[str, int] = {}
         self._samples: dict[str, list[float]] = {}
-        # This worker's own recent failures, so that it cools a deployment down at once.
-        self._failures: dict[str, deque[float]] = {}
 
     async def connect(self, state: State, deployments: Sequence[str]) -> None:
         """Start sharing through `state` the stats of `deployments` (their ids)."""
@@ -83,43 +79,23 @@ class SharedStats:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._state = None
 
-    # -- RouterStats ---------------------------------------------------------------------
+    # -- RouterStats (the reads are LocalStats's, on the shared snapshot) ------------------
 
     def begin(self, deployment: str) -> None:
-        self._in_flight[deployment] = self._in_flight.get(deployment, 0) + 1
+        super().begin(deployment)
         self._busy_delta[deployment] = self._busy_delta.get(deployment, 0) + 1
 
     def end(self, deployment: str) -> None:
-        self._in_flight[deployment] = max(0, self._in_flight.get(deployment, 0) - 1)
+        super().end(deployment)
         self._busy_delta[deployment] = self._busy_delta.get(deployment, 0) - 1
 
     def record(self, deployment: str, latency: float | None, ok: bool) -> None:
+        # Locally first, so the worker that saw the failures cools the deployment at once.
+        super().record(deployment, latency, ok)
         if latency is not None:
-            previous = self._latency.get(deployment)
-            self._latency[deployment] = (
-                latency if previous is None else previous + self._alpha * (latency - previous)
-            )
             self._samples.setdefault(deployment, []).append(latency)
         if not ok and self._failures_allowed:
-            now = self.clock()
-            recent = self._failures.setdefault(deployment, deque())
-            recent.append(now)
-            while recent and recent[0] <= now - self._window:
-                recent.popleft()
-            if len(recent) >= self._failures_allowed:
-                self._cooling_until[deployment] = now + self._cooldown
-                recent.clear()
             self._write(self._count_failure, deployment)
-
-    def in_flight(self, deployment: str) -> int:
-        return self._in_flight.get(deployment, 0)
-
-    def latency(self, deployment: str) -> float | None:
-        return self._latency.get(deployment)
-
-    def cooling(self, deployment: str) -> bool:
-        until = self._cooling_until.get(deployment)
-        return until is not None and self.clock() < until
 
     # -- writes --------------------------------------------------------------------------
 
