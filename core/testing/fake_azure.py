@@ -24,13 +24,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-import struct
 import time
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from .fake_openai import embeddings_body
 from .upstream import FakeUpstream
 
 __all__ = ["FakeAzure"]
@@ -436,22 +436,7 @@ def _completion(body: dict[str, Any], number: int) -> dict[str, Any]:
 
 
 def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
-    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-    dims = body.get("dimensions") or 8
-    data = []
-    for index, text in enumerate(inputs):
-        vector = [((len(str(text)) + i) % 7) / 7.0 for i in range(dims)]
-        embedding: Any = vector
-        if body.get("encoding_format") == "base64":
-            embedding = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
-        data.append({"object": "embedding", "index": index, "embedding": embedding})
-    tokens = sum(len(str(t).split()) for t in inputs)
-    return {
-        "object": "list",
-        "data": data,
-        "model": "text-embedding-3-small",
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
+    return embeddings_body(body, "text-embedding-3-small")
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

@@ -205,24 +205,7 @@ class FakeOpenAI(FakeUpstream):
         scripted = await self._scripted(request, body)
         if scripted is not None:
             return scripted
-        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        dims = body.get("dimensions") or 8
-        data = []
-        for index, text in enumerate(inputs):
-            vector = [((len(str(text)) + i) % 7) / 7.0 for i in range(dims)]
-            embedding: Any = vector
-            if body.get("encoding_format") == "base64":
-                embedding = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
-            data.append({"object": "embedding", "index": index, "embedding": embedding})
-        tokens = sum(len(str(t).split()) for t in inputs)
-        return _json(
-            {
-                "object": "list",
-                "data": data,
-                "model": body["model"],
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            }
-        )
+        return _json(embeddings_body(body, body["model"]))
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
         body = await self._read(request)
@@ -279,6 +262,26 @@ class FakeOpenAI(FakeUpstream):
                 "usage": {"total_tokens": 3},
             }
         )
+
+
+def embeddings_body(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """An OpenAI embeddings answer: small vectors made from each input's length."""
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    dims = body.get("dimensions") or 8
+    data = []
+    for index, text in enumerate(inputs):
+        vector = [((len(str(text)) + i) % 7) / 7.0 for i in range(dims)]
+        embedding: Any = vector
+        if body.get("encoding_format") == "base64":
+            embedding = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    tokens = sum(len(str(t).split()) for t in inputs)
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 def _usage(body: dict[str, Any]) -> dict[str, Any]:
