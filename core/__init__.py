@@ -1,6 +1,6 @@
 """litegate: an OpenAI-compatible AI gateway built from a TOML-declared chain of plugins."""
 
-from .call import Attempt, Call, Principal, Retry, StashKey, Usage
+from .call import Attempt, Call, Limits, Principal, Retry, StashKey, Usage
 from .config import GatewayConfig, load_config, parse_config
 from .config_errors import ConfigError
 from .deployment import Deployment
@@ -20,6 +20,7 @@ __all__ = [
     "Gateway",
     "GatewayConfig",
     "GatewayError",
+    "Limits",
     "Principal",
     "Reply",
     "ReplyStream",

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .deployment import Deployment
     from .errors import GatewayError
 
-__all__ = ["Attempt", "Call", "Principal", "Retry", "StashKey", "Usage"]
+__all__ = ["Attempt", "Call", "Limits", "Principal", "Retry", "StashKey", "Usage"]
 
 T = TypeVar("T")
 
@@ -59,15 +59,38 @@ class Stash:
         return key in self._data
 
 
+@attrs.frozen
+class Limits:
+    """Rate limits that come with a principal (a virtual key's, inherited from its team unless
+    narrowed). None means no limit of that kind; the ratelimit plugin enforces them."""
+
+    #: Requests per minute.
+    rpm: int | None = None
+    #: Tokens (prompt + completion) per minute.
+    tpm: int | None = None
+    #: Requests in flight at once.
+    max_parallel: int | None = None
+
+
 @attrs.define(slots=True, eq=False)
 class Principal:
-    """Who is calling. `kind` says how they proved it (master, static, virtual, jwt, ...)."""
+    """Who is calling. `kind` says how they proved it (master, static, virtual, jwt, ...).
+
+    `id` is the credential's id (a virtual key's id, a static key's name, a JWT's subject);
+    `user`, `team` and `org` are the ids it belongs to, for limits, budgets and spend.
+    """
 
     id: str
     kind: str
     team: str | None = None
+    #: admin, org_admin, team_admin, member or viewer (see `litegate.db.Role`).
     role: str | None = None
     metadata: dict[str, Any] = attrs.field(factory=dict)
+    user: str | None = None
+    org: str | None = None
+    #: Model aliases (or glob patterns) this principal may call; None means any.
+    models: tuple[str, ...] | None = None
+    limits: Limits | None = None
 
 
 @attrs.define(slots=True, eq=False)

@@ -154,6 +154,9 @@ class StateConfig:
     prefix: str = "litegate:"
     #: Records (keys, spend, logs): "sqlite:///PATH" (embedded) or "postgresql://..." .
     db: str = attrs.field(default="sqlite:///.litegate/litegate.db")
+    #: Apply the database migrations when the gateway first opens `db`. Turn off to run
+    #: ``litegate db upgrade`` as a separate deployment step instead.
+    migrate: bool = True
 
     @kv.validator
     def _check_kv(self, _attr: Any, value: str) -> None:

@@ -12,7 +12,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -28,6 +28,9 @@ from .markers import PROJECT
 from .pipeline import Pipeline, Run
 from .state import State, open_state
 from .transport import TransportPool
+
+if TYPE_CHECKING:
+    from .db import Database
 
 __all__ = ["IN_PROCESS", "Gateway"]
 
@@ -59,6 +62,8 @@ class Gateway:
         self._runner: asyncio.Runner | None = None
         self._state: State | None = None
         self._state_lock: asyncio.Lock | None = None
+        self._db: Database | None = None
+        self._db_lock: asyncio.Lock | None = None
 
     # -- construction --------------------------------------------------------------------
 
@@ -161,6 +166,30 @@ class Gateway:
                 self._state = await open_state(kv.kv, prefix=kv.prefix)
             return self._state
 
+    async def open_db(self) -> Database:
+        """The `[state] db` records database, connected on the first call and migrated to the
+        newest schema first when `[state] migrate` is on (the default; safe when several
+        workers start at once). Plugins that keep records call this from `startup` or on
+        first use; a gateway whose plugins never call it never imports SQLAlchemy."""
+        if self._db is not None:
+            return self._db
+        if self._db_lock is None:
+            self._db_lock = asyncio.Lock()
+        async with self._db_lock:
+            if self._db is None:
+                from .db import Database
+
+                db = Database(self.config.state.db)
+                await db.connect()
+                try:
+                    if self.config.state.migrate:
+                        await db.upgrade()
+                except BaseException:
+                    await db.aclose()
+                    raise
+                self._db = db
+            return self._db
+
     async def aclose(self) -> None:
         if self._started:
             self._started = False
@@ -168,6 +197,9 @@ class Gateway:
         state, self._state = self._state, None
         if state is not None:
             await state.aclose()
+        db, self._db = self._db, None
+        if db is not None:
+            await db.aclose()
         await self.transports.aclose()
 
     async def __aenter__(self) -> Gateway:

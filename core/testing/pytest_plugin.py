@@ -4,13 +4,14 @@ point, so installing litegate makes them available)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from ..gateway import Gateway
 from .fake_openai import FakeOpenAI
 from .server import GatewayServer
-from .services import POSTGRES_URL, REDIS_URL, require_service
+from .services import POSTGRES_URL, REDIS_URL, require_service, throwaway_database
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +82,15 @@ def redis_url() -> str:
     """The test Redis; skips on machines without it."""
     require_service("Redis", "127.0.0.1", 6379)
     return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def records_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A `[state] db` URL for an empty database, once per backend: a SQLite file under
+    `tmp_path`, then a throwaway PostgreSQL database. A gateway given it migrates it on
+    first use (`Gateway.open_db`)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/records/litegate.db"
+        return
+    with throwaway_database(request.getfixturevalue("postgres_url")) as url:
+        yield url

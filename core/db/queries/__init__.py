@@ -6,6 +6,7 @@ All SQL is built from SQLAlchemy expressions with bound parameters.
 
 from .audit import MASK, SECRET_FIELDS, append_audit, list_audit, mask_secrets, snapshot
 from .keys import (
+    KEY_CHANGES_CHANNEL,
     KEY_FIELDS,
     SECRET_PREFIX,
     create_key,
@@ -38,6 +39,7 @@ from .tenancy import (
 
 __all__ = [
     "DIMENSIONS",
+    "KEY_CHANGES_CHANNEL",
     "KEY_FIELDS",
     "MASK",
     "MAX_PAGE_SIZE",

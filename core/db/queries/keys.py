@@ -17,6 +17,7 @@ from .fields import apply_fields
 from .pages import Page, keyset_page
 
 __all__ = [
+    "KEY_CHANGES_CHANNEL",
     "KEY_FIELDS",
     "SECRET_PREFIX",
     "create_key",
@@ -32,6 +33,10 @@ __all__ = [
 ]
 
 SECRET_PREFIX = "sk-lg-"
+#: The `[state] kv` channel on which a change to a key (revoke, rotate, update, delete) is
+#: announced; the message is the key's hash (`hash_secret`, hex ASCII). Every worker's auth
+#: plugin drops that key from its in-memory cache when it hears one.
+KEY_CHANGES_CHANNEL = "keys.changed"
 _SHOWN = len(SECRET_PREFIX) + 6
 
 #: What `create_key` and `update_key` may set.

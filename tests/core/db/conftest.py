@@ -10,42 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url
 
 from litegate.db import Base, Database
-from litegate.testing.services import POSTGRES_URL, require_service
+from litegate.testing.services import POSTGRES_URL, require_service, throwaway_database
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
-
-
-@contextmanager
-def throwaway_database(base_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database on the server of `base_url`; its URL."""
-    import asyncpg
-
-    name = f"litegate_test_{uuid.uuid4().hex[:16]}"
-    base = make_url(base_url)
-    dsn = base.render_as_string(hide_password=False)
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(dsn)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    # The name is ours (hex), so quoting it as an identifier is safe.
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=BACKENDS)
