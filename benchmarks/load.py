@@ -107,6 +107,36 @@ SCENARIOS = (
 )
 
 
+#: A prompt of about 2 KB of ordinary prose with a few contact details in it, for chains
+#: whose plugins read every message (PII masking, guardrails).
+_LONG_PROMPT = " ".join(
+    [
+        "Please summarise the following support ticket for the on-call engineer.",
+        "The customer, Jane Doe, wrote in from jane.doe@example.com and asked us to call",
+        "her back on +1 415 555 0100 about the invoices for the last quarter.",
+    ]
+    + [
+        "Our billing export stopped including the usage lines for the staging project, "
+        "and the totals no longer match what the dashboard shows for the same period."
+    ]
+    * 12
+)
+_LONG_MESSAGES = [{"role": "user", "content": _LONG_PROMPT}]
+
+#: Scenarios run only when named (``--scenario chat-2k``), for the plugin chains' criteria.
+EXTRA_SCENARIOS = (
+    Scenario(
+        "chat-2k",
+        "chat, non-stream, a 2 KB prompt, 64 connections",
+        "/v1/chat/completions",
+        {"model": "bench", "messages": _LONG_MESSAGES, "max_tokens": 32},
+        connections=64,
+        requests=(20000, 4000),
+    ),
+)
+ALL_SCENARIOS = SCENARIOS + EXTRA_SCENARIOS
+
+
 class BadResponse(Exception):
     pass
 
@@ -246,7 +276,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    scenario = next(s for s in SCENARIOS if s.name == args.scenario)
+    scenario = next(s for s in ALL_SCENARIOS if s.name == args.scenario)
     load = Load(args.host, args.port, scenario, args.stream_events)
     await load.open()
     await load.run(args.warmup, args.duration)
@@ -262,7 +292,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--scenario", choices=[s.name for s in SCENARIOS], required=True)
+    parser.add_argument("--scenario", choices=[s.name for s in ALL_SCENARIOS], required=True)
     parser.add_argument("--requests", type=int, required=True)
     parser.add_argument("--warmup", type=int, required=True)
     parser.add_argument("--duration", type=float, default=12.0, help="seconds, at most")

@@ -18,6 +18,8 @@ FLOOR = "aiohttp"
 #: litegate with an `openai` deployment (the passthrough) and with an `anthropic` one.
 LITEGATE = "litegate"
 ANTHROPIC = "litegate-anthropic"
+#: `--chain` targets are named ``chain:<file stem>``.
+CHAIN_PREFIX = "chain:"
 #: The scenarios `ANTHROPIC` runs in, right after `LITEGATE`.
 ANTHROPIC_SCENARIOS = ("chat-64", "stream-16")
 
@@ -150,6 +152,9 @@ def render(runs: Runs, scenarios: Sequence[Scenario], setup: str) -> str:
     anthropic = [s for s in scenarios if (s.name, ANTHROPIC) in runs]
     if anthropic:
         lines += _anthropic_section(runs, anthropic)
+    chains = [t for t in dict.fromkeys(t for _s, t in runs) if t.startswith(CHAIN_PREFIX)]
+    if chains:
+        lines += _chain_section(runs, scenarios, chains)
     failed = [r for r in map(Row.of, runs.values()) if r.errors]
     if failed:
         lines += ["", "Errors seen:", ""]
@@ -322,6 +327,46 @@ def _anthropic_section(runs: Runs, scenarios: Sequence[Scenario]) -> list[str]:
         f"{MAX_TRANSLATION_RATIO}x){f'; {t.errors} errors' if t.errors else ''}"
         for t in found
     ]
+    return lines
+
+
+# -- plugin chains (--chain) -----------------------------------------------------------------
+
+
+def _versus(runs: Runs, scenario: str, target: str, baseline: str) -> float | None:
+    """CPU per request of `target` ÷ `baseline`: the median of the per-repeat ratios."""
+    pairs = zip(runs[scenario, target], runs[scenario, baseline], strict=True)
+    return _median([_ratio(ours.cpu_per_1000, base.cpu_per_1000) for ours, base in pairs])
+
+
+def _chain_section(runs: Runs, scenarios: Sequence[Scenario], chains: list[str]) -> list[str]:
+    lines = [
+        "",
+        "## Plugin chains (`--chain`)",
+        "",
+        f"Each `{CHAIN_PREFIX}NAME` target is litegate serving `benchmarks/chains/NAME.toml`; "
+        f"`{LITEGATE}` is the default chain (auth with a master key, logging to a file), "
+        f"`{FLOOR}` the bare passthrough. Ratios are medians of per-repeat ratios.",
+        "",
+        f"| scenario | chain | ok / errors | CPU-s / 1000 req | CPU ÷ {LITEGATE} | CPU ÷ {FLOOR} "
+        "| p50 ms |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for scenario in scenarios:
+        for chain in chains:
+            if (scenario.name, chain) not in runs:
+                continue
+            row = Row.of(runs[scenario.name, chain])
+            vs_litegate = vs_floor = None
+            if (scenario.name, LITEGATE) in runs:
+                vs_litegate = _versus(runs, scenario.name, chain, LITEGATE)
+            if (scenario.name, FLOOR) in runs:
+                vs_floor = _versus(runs, scenario.name, chain, FLOOR)
+            lines.append(
+                f"| {scenario.name} | `{chain}` | {row.ok} / {row.errors} "
+                f"| {_fmt(row.cpu_per_1000)} | {_fmt(vs_litegate)} | {_fmt(vs_floor)} "
+                f"| {_fmt(row.p50_ms)} |"
+            )
     return lines
 
 

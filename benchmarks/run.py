@@ -33,11 +33,12 @@ from typing import IO
 import attrs
 import orjson
 
-from .load import MASTER_KEY, SCENARIOS, STREAM_EVENTS, Scenario
+from .load import ALL_SCENARIOS, MASTER_KEY, SCENARIOS, STREAM_EVENTS, Scenario
 from .procfs import core_busy_seconds, cpu_seconds, peak_rss_mib, reset_peak_rss
 from .report import (
     ANTHROPIC,
     ANTHROPIC_SCENARIOS,
+    CHAIN_PREFIX,
     FLOOR,
     LITEGATE,
     Measurement,
@@ -50,17 +51,22 @@ WARMUP = next(s for s in SCENARIOS if s.name == "chat-64")
 HERE = ROOT / "benchmarks"
 OUT = HERE / "out"
 
-LITEGATE_CONFIG = """\
-# Written by benchmarks/run.py: the chain the benchmark's done-when criteria name.
+SERVER_CONFIG = """\
+# Written by benchmarks/run.py.
 [server]
 host = "127.0.0.1"
 port = {port}
 workers = 1
-
+"""
+STATE_CONFIG = """
 [state]
 kv = "memory:"
 db = "sqlite:///{db}"
-
+"""
+LITEGATE_CONFIG = (
+    SERVER_CONFIG
+    + STATE_CONFIG
+    + """
 [[pipeline]]
 plugin = "auth"
 master_key = "{key}"
@@ -69,6 +75,9 @@ master_key = "{key}"
 plugin = "logging"
 path = "{log}"
 
+"""
+)
+MODELS_CONFIG = """
 [[models]]
 name = "bench"
 {chat}
@@ -83,6 +92,7 @@ provider = "openai"
 api_base = "{upstream}/v1"
 api_key = "sk-upstream"
 """
+LITEGATE_CONFIG += MODELS_CONFIG
 #: How the chat models (`bench`, `slow`) are deployed, per provider.
 CHAT_DEPLOYMENTS = {
     "openai": 'provider = "openai"\napi_base = "{upstream}/v1"\napi_key = "sk-upstream"',
@@ -302,6 +312,9 @@ def start_servers(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[s
             targets[ANTHROPIC] = _start_litegate(
                 ANTHROPIC, upstream_url, args.gateway_core, provider="anthropic"
             )
+        for chain in args.chain or ():
+            name = chain_target(chain)
+            targets[name] = _start_litegate(name, upstream_url, args.gateway_core, chain=chain)
         if args.compare:
             name = f"litegate@{args.compare}"
             code = _export_revision(args.compare)
@@ -313,6 +326,11 @@ def start_servers(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[s
             server.stop()
         raise
     return targets
+
+
+def chain_target(chain: Path) -> str:
+    """The target name of a `--chain` file: ``chain:router`` for ``chains/router.toml``."""
+    return f"{CHAIN_PREFIX}{chain.stem}"
 
 
 def _measured_in(scenario: Scenario, target: str, anthropic_only: bool) -> bool:
@@ -327,23 +345,51 @@ def _start_litegate(
     core: int | None,
     code: Path | None = None,
     provider: str = "openai",
+    chain: Path | None = None,
 ) -> Server:
     port = _free_port()
     config = OUT / f"{name}.toml"
     log = OUT / f"{name}-access.log"
     log.unlink(missing_ok=True)
-    config.write_text(
-        LITEGATE_CONFIG.format(
-            port=port,
-            log=log,
-            db=OUT / f"{name}.db",
-            key=MASTER_KEY,
-            upstream=upstream_url,
-            chat=CHAT_DEPLOYMENTS[provider].format(upstream=upstream_url),
-        )
-    )
+    fields = {
+        "port": port,
+        "log": log,
+        "db": OUT / f"{name}.db",
+        "key": MASTER_KEY,
+        "upstream": upstream_url,
+        "chat": CHAT_DEPLOYMENTS[provider].format(upstream=upstream_url),
+    }
+    text = LITEGATE_CONFIG.format(**fields) if chain is None else chain_config(chain, name, fields)
+    config.write_text(text)
     argv = [sys.executable, "-m", "litegate.cli", "serve", f"--config={config}"]
     return Server.start(name, port, argv, core, pythonpath=code)
+
+
+def chain_config(chain: Path, name: str, fields: dict[str, object]) -> str:
+    """The config of a `--chain` target: the file's ``[[pipeline]]`` (and optional ``[state]``
+    and ``[[models]]``) with its placeholders filled in, after the benchmark's ``[server]``.
+
+    Placeholders (plain text, so TOML's own braces need no escaping): ``{upstream}`` the fake
+    upstream's root URL (OpenAI paths under ``{upstream}/v1``), ``{key}`` the key the load
+    generator sends, ``{out}`` a scratch directory of this target's own.
+    """
+    scratch = OUT / f"{name}-data"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    text = chain.read_text()
+    for placeholder, value in (
+        ("{upstream}", fields["upstream"]),
+        ("{key}", fields["key"]),
+        ("{out}", scratch),
+    ):
+        text = text.replace(placeholder, str(value))
+    parts = [SERVER_CONFIG.format(**fields)]
+    if "[state]" not in text:
+        parts.append(STATE_CONFIG.format(**fields))
+    parts.append(text)
+    if "[[models]]" not in text:
+        parts.append(MODELS_CONFIG.format(**fields))
+    return "\n".join(parts)
 
 
 def _export_revision(revision: str) -> Path:
@@ -375,7 +421,7 @@ def main() -> None:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=[s.name for s in SCENARIOS] + ["anthropic"],
+        choices=[s.name for s in ALL_SCENARIOS] + ["anthropic"],
         help="only these (repeatable); 'anthropic': only litegate with an anthropic deployment "
         f"against litegate with an openai one, in {' and '.join(ANTHROPIC_SCENARIOS)}",
     )
@@ -384,6 +430,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--compare", metavar="REV", help="also measure litegate as of this git revision"
+    )
+    parser.add_argument(
+        "--chain",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="also measure litegate with this chain (benchmarks/chains/*.toml; repeatable)",
     )
     parser.add_argument("--gateway-core", type=int)
     parser.add_argument("--load-core", type=int)
@@ -397,10 +450,10 @@ def main() -> None:
     args.anthropic_only = chosen == {"anthropic"}
     if "anthropic" in chosen:
         chosen.update(ANTHROPIC_SCENARIOS)
-    scenarios = [s for s in SCENARIOS if not chosen or s.name in chosen]
+    scenarios = [s for s in ALL_SCENARIOS if s.name in chosen or (not chosen and s in SCENARIOS)]
     if args.output is None:
         # Only a complete full run replaces the committed table.
-        partial = args.quick or args.skip_httpx or args.compare or args.anthropic_only
+        partial = args.quick or args.skip_httpx or args.compare or args.anthropic_only or args.chain
         partial = partial or len(scenarios) < len(SCENARIOS)
         args.output = OUT / "RESULTS-partial.md" if partial else HERE / "RESULTS.md"
     _cores(args)
