@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from .asgi_io import send_bytes
 from .errors import GatewayError
 from .gateway import Gateway
+from .load_shedding import LoadShedder
 from .messages_api import CountTokensEndpoint, MessagesEndpoint
 from .routes import HealthEndpoint, ModelEndpoint, ModelsEndpoint, ReadyEndpoint, UploadEndpoint
 
@@ -74,9 +75,11 @@ def create_app(gateway: Gateway) -> Starlette:
     )
     app.state.gateway = gateway
     server = gateway.config.server
-    direct = DirectRoutes(app, {route.path: route.endpoint for route in model_routes})
+    inner: Any = DirectRoutes(app, {route.path: route.endpoint for route in model_routes})
+    if server.max_concurrent_requests:
+        inner = LoadShedder(inner, server.max_concurrent_requests)
     return RequestIdMiddleware(  # type: ignore[return-value]
-        direct, max_headers=server.max_headers, max_header_size=int(server.max_header_size)
+        inner, max_headers=server.max_headers, max_header_size=int(server.max_header_size)
     )
 
 

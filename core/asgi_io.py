@@ -57,10 +57,28 @@ def request_headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
-async def read_body(receive: Any, headers: Mapping[str, str], limit: int) -> bytes:
+async def read_body(
+    receive: Any, headers: Mapping[str, str], limit: int, deadline: float | None = None
+) -> bytes:
+    """The whole request body: 413 past `limit` bytes, 408 when it takes longer than
+    `deadline` seconds to arrive (a slow client must not hold the worker)."""
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+    if deadline is None:
+        return await _receive_body(receive, limit)
+    try:
+        async with asyncio.timeout(deadline):
+            return await _receive_body(receive, limit)
+    except TimeoutError:
+        raise GatewayError(
+            408,
+            f"The request body did not arrive within {deadline:g} s (see server.request_timeout).",
+            code="request_timeout",
+        ) from None
+
+
+async def _receive_body(receive: Any, limit: int) -> bytes:
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientGone

@@ -91,6 +91,10 @@ class Principal:
     #: Model aliases (or glob patterns) this principal may call; None means any.
     models: tuple[str, ...] | None = None
     limits: Limits | None = None
+    #: Request parameters this principal may send although they are refused by default
+    #: (``api_version``, ...: see `litegate.request_limits.FORBIDDEN_PARAMETERS`). Set only
+    #: from operator config, never from the request.
+    allowed_parameters: frozenset[str] = frozenset()
 
 
 @attrs.define(slots=True, eq=False)

@@ -123,6 +123,21 @@ class ServerConfig:
     max_headers: int = 100
     #: How long an idle keep-alive connection stays open.
     keep_alive_timeout: Duration = Duration(5)
+    #: How long a client may take to send its whole request (head and body); slower ones get
+    #: 408, so slow clients can't hold a worker.
+    request_timeout: Duration = Duration(30)
+    #: Deepest JSON nesting accepted in a request body; deeper ones get 400.
+    max_json_depth: int = attrs.field(default=32, validator=attrs.validators.ge(4))
+    #: Most entries in a request's `messages`; more get 400.
+    max_messages: int = attrs.field(default=2048, validator=attrs.validators.ge(1))
+    #: Most entries in a request's `tools`; more get 400.
+    max_tools: int = attrs.field(default=512, validator=attrs.validators.ge(1))
+    #: Requests served at once by each worker; beyond it requests are shed with 503 and
+    #: ``Retry-After`` before any work is done (0: no limit).
+    max_concurrent_requests: int = attrs.field(default=1024, validator=attrs.validators.ge(0))
+    #: Serve on a non-loopback address although no plugin authenticates callers. Without it,
+    #: such a gateway refuses to start: anyone who can reach it could spend your provider keys.
+    allow_unauthenticated: bool = False
     #: On shutdown, how long requests in flight may take to finish.
     graceful_timeout: Duration = Duration(10)
 

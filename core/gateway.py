@@ -26,6 +26,7 @@ from .dispatch import Dispatcher, HookOrderError
 from .errors import GatewayError
 from .markers import PROJECT
 from .pipeline import Pipeline, Run
+from .request_limits import RequestLimits
 from .state import State, open_state
 from .transport import TransportPool
 
@@ -56,7 +57,9 @@ class Gateway:
             self.dispatcher = Dispatcher(self.pm, [entry.id for entry in config.plugins])
         except (pluggy.PluginValidationError, HookOrderError) as exc:
             raise ConfigError([str(exc)], config.source) from None
-        self.pipeline = Pipeline(self.dispatcher, self.deployments, len(config.plugins))
+        server = config.server
+        limits = RequestLimits(server.max_json_depth, server.max_messages, server.max_tools)
+        self.pipeline = Pipeline(self.dispatcher, self.deployments, len(config.plugins), limits)
         self._started = False
         self._start_lock: asyncio.Lock | None = None
         self._runner: asyncio.Runner | None = None

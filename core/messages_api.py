@@ -51,6 +51,7 @@ class MessagesEndpoint:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.max_body = int(gateway.config.server.max_body_size)
+        self.body_deadline = float(gateway.config.server.request_timeout)
         hooks = gateway.dispatcher
         # Upstream events can go out as they came only when no plugin looks at stream chunks.
         self.raw_events = not hooks.impls("on_stream_chunk") and not hooks.impls("on_stream_end")
@@ -58,7 +59,7 @@ class MessagesEndpoint:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = request_headers(scope)
         try:
-            body = parse_json(await read_body(receive, headers, self.max_body))
+            body = parse_json(await read_body(receive, headers, self.max_body, self.body_deadline))
             try:
                 request = to_openai_request(body)
             except GatewayError:
@@ -139,11 +140,12 @@ class CountTokensEndpoint:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.max_body = int(gateway.config.server.max_body_size)
+        self.body_deadline = float(gateway.config.server.request_timeout)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = request_headers(scope)
         try:
-            body = parse_json(await read_body(receive, headers, self.max_body))
+            body = parse_json(await read_body(receive, headers, self.max_body, self.body_deadline))
             await self.gateway.authenticate(headers)
             model = body.get("model") if isinstance(body, dict) else None
             if not isinstance(model, str) or not isinstance(body.get("messages"), list):

@@ -22,6 +22,7 @@ from .deployment import Deployment
 from .dispatch import Dispatcher, Impl
 from .errors import GatewayError
 from .replies import Chunk, Reply, ReplyStream
+from .request_limits import RequestLimits, check_request
 from .sse import DONE, encode_event
 from .transport import UpstreamConnectionError, UpstreamTimeout
 from .usage import usage_from_body
@@ -45,8 +46,10 @@ class Pipeline:
         dispatcher: Dispatcher,
         deployments: Mapping[str, Sequence[Deployment]],
         plugin_count: int,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.limits = limits or RequestLimits()
         self.deployments = deployments
         self._last_index = plugin_count - 1
         steps: list[tuple[int, int, Impl | None]] = []
@@ -119,6 +122,13 @@ class Pipeline:
                     raise _unauthenticated()
             elif kind == _VALIDATE:
                 validate(call.endpoint, call.request)
+                principal = call.principal
+                check_request(
+                    call.request,
+                    self.limits,
+                    principal.allowed_parameters if principal else (),
+                    trusted=principal is not None and principal.kind == "in-process",
+                )
             else:
                 answer = await impl(call=call)  # type: ignore[misc]
                 if answer is not None:

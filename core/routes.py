@@ -37,6 +37,7 @@ class ModelEndpoint:
         self.gateway = gateway
         self.endpoint = endpoint
         self.max_body = int(gateway.config.server.max_body_size)
+        self.body_deadline = float(gateway.config.server.request_timeout)
 
     async def parse(self, body: bytes, headers: dict[str, str]) -> Any:
         return parse_json(body)
@@ -44,7 +45,7 @@ class ModelEndpoint:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = request_headers(scope)
         try:
-            body = await read_body(receive, headers, self.max_body)
+            body = await read_body(receive, headers, self.max_body, self.body_deadline)
             request = await self.parse(body, headers)
             call = self.gateway.new_call(
                 self.endpoint, request, headers=headers, request_id=scope.get("litegate.request_id")

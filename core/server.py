@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -11,8 +12,9 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.run import run
 
 from .config import GatewayConfig
+from .markers import PROJECT
 
-__all__ = ["hypercorn_config", "serve"]
+__all__ = ["exposure_problem", "hypercorn_config", "serve"]
 
 
 def hypercorn_config(config: GatewayConfig, host: str, port: int, workers: int) -> HypercornConfig:
@@ -29,7 +31,44 @@ def hypercorn_config(config: GatewayConfig, host: str, port: int, workers: int) 
     return hc
 
 
+def exposure_problem(config: GatewayConfig, host: str) -> str | None:
+    """Why serving `config` on `host` would be unsafe, or None.
+
+    A gateway that authenticates nobody spends its provider keys for whoever reaches it: on
+    a loopback address that is the machine's own users; on any other, the network. Refused
+    unless `[server] allow_unauthenticated` says the operator means it (a private network
+    behind an authenticating proxy, for instance).
+    """
+    if config.server.allow_unauthenticated or _is_loopback(host):
+        return None
+    if any(_implements(entry.cls, "authenticate") for entry in config.plugins):
+        return None
+    return (
+        f"refusing to serve on {host}: no plugin in [[pipeline]] authenticates callers, so "
+        "anyone who can reach this address could use your provider keys. Add the `auth` "
+        "plugin, listen on 127.0.0.1, or set [server] allow_unauthenticated = true."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def _implements(cls: type, hook: str) -> bool:
+    method = getattr(cls, hook, None)
+    return method is not None and hasattr(method, f"{PROJECT}_impl")
+
+
 def serve(config: GatewayConfig, path: Path, host: str, port: int, workers: int) -> int:
+    problem = exposure_problem(config, host)
+    if problem is not None:
+        print(f"litegate: {problem}", file=sys.stderr)
+        return 2
     # Workers (and the in-process worker) build their app from litegate.asgi, which reads this.
     os.environ["LITEGATE_CONFIG"] = str(path.resolve())
     try:
