@@ -165,7 +165,7 @@ def test_vision_data_url(client, fake):
     assert image == {"format": "png", "source": {"bytes": PNG}}
 
 
-def test_remote_image_url_is_a_bad_request(client):
+def test_an_image_url_on_the_metadata_service_is_a_bad_request(client):
     with pytest.raises(openai.BadRequestError) as raised:
         client.chat.completions.create(
             model="m",
@@ -173,12 +173,15 @@ def test_remote_image_url_is_a_bad_request(client):
                 {
                     "role": "user",
                     "content": [
-                        {"type": "image_url", "image_url": {"url": "https://example.test/a.png"}}
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": "http://169.254.169.254/latest/meta-data/"},
+                        }
                     ],
                 }
             ],
         )
-    assert "'bedrock'" in raised.value.message
+    assert raised.value.code == "url_not_allowed"
 
 
 def test_json_schema(client):

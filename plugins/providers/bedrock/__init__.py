@@ -21,6 +21,7 @@ for how each OpenAI field is mapped.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -31,8 +32,10 @@ import orjson
 from botocore.eventstream import _PRELUDE_LENGTH, EventStreamBuffer, ParserError
 
 from litegate import Call, Deployment, GatewayError, Reply, ReplyStream, hookimpl
-from litegate.config_types import Secret
+from litegate.config_types import ByteSize, Secret
 from litegate.provider import ProviderAdapter
+from litegate.safe_fetch import FetchPolicy, SafeFetcher
+from litegate.translation.images import inline_remote_images
 from litegate.transport import UpstreamResponse
 
 from ._auth import CredentialSource, Signer
@@ -64,6 +67,14 @@ def _check_choice(*choices: str) -> Any:
     return check
 
 
+def _check_networks(_instance: Any, _attribute: Any, value: list[str]) -> None:
+    for network in value:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ValueError(f"expected networks like '10.20.0.0/16', got {network!r}") from None
+
+
 class BedrockProvider(ProviderAdapter):
     #: Bedrock API keys; with neither this nor `api_key`, requests are SigV4-signed.
     api_key_env = "AWS_BEARER_TOKEN_BEDROCK"
@@ -89,6 +100,15 @@ class BedrockProvider(ProviderAdapter):
         )
         #: Cohere embedding models: search_document, search_query, classification, clustering.
         embedding_input_type: str = "search_document"
+        #: Converse needs images inline: fetch remote image URLs through the gateway's guarded
+        #: fetcher (public addresses only; see docs/security.md) and send their bytes. Off:
+        #: remote image URLs are refused with a 400.
+        fetch_images: bool = True
+        #: Non-public networks images may be fetched from (an internal image store), e.g.
+        #: ``["10.20.0.0/16"]``. Empty: the public internet only.
+        image_fetch_allow_networks: list[str] = attrs.field(factory=list, validator=_check_networks)
+        #: Largest image fetched.
+        image_fetch_max_size: ByteSize = ByteSize(20 * 1024 * 1024)
 
     def __init__(self) -> None:
         #: deployment id -> what it takes to call it; filled while the config is loaded.
@@ -140,8 +160,11 @@ class BedrockProvider(ProviderAdapter):
     async def _chat(
         self, call: Call, deployment: Deployment, target: _Target
     ) -> Reply | ReplyStream:
+        request = call.request
+        if target.fetcher is not None:
+            request = await inline_remote_images(request, target.fetcher)
         body, json_tool = converse_body(
-            call.request,
+            request,
             family=target.reasoning_family,
             drop=deployment.drop_unsupported,
             native_json=target.native_json,
@@ -170,6 +193,8 @@ class _Target:
     reasoning_family: str | None
     embedding_family: str | None
     native_json: bool
+    #: Fetches remote image URLs (None: `fetch_images` is off).
+    fetcher: SafeFetcher | None = attrs.field(repr=False)
 
     @classmethod
     def build(cls, deployment: Deployment, default_base: str) -> _Target:
@@ -196,6 +221,14 @@ class _Target:
             reasoning_family=reasoning_family(deployment.model),
             embedding_family=embedding_family(deployment.model),
             native_json=options.structured_output == "native",
+            fetcher=SafeFetcher(
+                FetchPolicy(
+                    max_bytes=int(options.image_fetch_max_size),
+                    allow_networks=tuple(options.image_fetch_allow_networks),
+                )
+            )
+            if options.fetch_images
+            else None,
         )
 
 

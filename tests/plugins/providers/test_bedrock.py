@@ -352,24 +352,66 @@ def test_config_errors_name_the_path(extra, problem):
     assert problem in str(raised.value)
 
 
-async def test_remote_image_urls_are_refused(fake):
+def _image_message(url: str) -> list[dict]:
+    return [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]
+
+
+async def test_remote_image_urls_are_refused_when_fetching_is_off(fake):
     sent = len(fake.requests)
     with pytest.raises(GatewayError) as raised:
         await _chat(
             fake,
-            messages=[
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}
-                    ],
-                }
-            ],
+            messages=_image_message("https://x.test/a.png"),
+            gateway_options={"extra": "fetch_images = false"},
         )
     assert raised.value.status == 400
     assert "'bedrock'" in raised.value.message and "data URL" in raised.value.message
     assert raised.value.param == "messages[0].content[0].image_url.url"
     assert len(fake.requests) == sent
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://169.254.169.254/latest/meta-data/iam/", "http://10.0.0.8/a.png", "file:///etc/x"],
+)
+async def test_remote_images_on_private_addresses_are_never_fetched(fake, url):
+    sent = len(fake.requests)
+    with pytest.raises(GatewayError) as raised:
+        await _chat(fake, messages=_image_message(url))
+    assert raised.value.status == 400
+    assert raised.value.code in (
+        "url_not_allowed",
+        "invalid_value",
+    )  # file: isn't even a URL we fetch
+    assert len(fake.requests) == sent
+
+
+async def test_remote_images_are_fetched_through_the_guard_and_sent_inline(fake):
+    from aiohttp import web
+
+    image = base64.b64decode(PNG)
+
+    async def serve(_request):
+        return web.Response(body=image, content_type="image/png")
+
+    app = web.Application()
+    app.add_routes([web.get("/cat.png", serve)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        reply = await _chat(
+            fake,
+            messages=_image_message(f"http://127.0.0.1:{port}/cat.png"),
+            gateway_options={"extra": 'image_fetch_allow_networks = ["127.0.0.1/32"]'},
+        )
+    finally:
+        await runner.cleanup()
+    assert reply["choices"][0]["message"]["content"].endswith("I see 1 image(s): png 28 bytes.")
+    sent = fake.requests[-1]["body"]["messages"][0]["content"][0]["image"]
+    assert sent == {"format": "png", "source": {"bytes": PNG}}
 
 
 async def test_unsupported_params_are_refused_or_dropped(fake):
