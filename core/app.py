@@ -26,7 +26,14 @@ from .errors import GatewayError
 from .gateway import Gateway
 from .load_shedding import LoadShedder
 from .messages_api import CountTokensEndpoint, MessagesEndpoint
-from .routes import HealthEndpoint, ModelEndpoint, ModelsEndpoint, ReadyEndpoint, UploadEndpoint
+from .routes import (
+    HealthEndpoint,
+    ModelEndpoint,
+    ModelsEndpoint,
+    OpenAPIEndpoint,
+    ReadyEndpoint,
+    UploadEndpoint,
+)
 
 __all__ = ["create_app"]
 
@@ -57,6 +64,7 @@ def create_app(gateway: Gateway) -> Starlette:
         Route("/v1/models/{model:path}", ModelsEndpoint(gateway), methods=["GET"]),
         Route("/health", HealthEndpoint(), methods=["GET"]),
         Route("/health/ready", ReadyEndpoint(gateway), methods=["GET"]),
+        Route("/openapi.json", OpenAPIEndpoint(), methods=["GET"]),
     ]
     routes += _plugin_routes(gateway)
 

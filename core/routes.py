@@ -10,6 +10,8 @@ import asyncio
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from .asgi_io import (
     SSE_HEADERS,
     ClientGone,
@@ -23,11 +25,19 @@ from .asgi_io import (
 )
 from .errors import GatewayError
 from .multipart import parse_multipart
+from .openapi import public_openapi
 
 if TYPE_CHECKING:
     from .gateway import Gateway
 
-__all__ = ["HealthEndpoint", "ModelEndpoint", "ModelsEndpoint", "ReadyEndpoint", "UploadEndpoint"]
+__all__ = [
+    "HealthEndpoint",
+    "ModelEndpoint",
+    "ModelsEndpoint",
+    "OpenAPIEndpoint",
+    "ReadyEndpoint",
+    "UploadEndpoint",
+]
 
 
 class ModelEndpoint:
@@ -146,6 +156,16 @@ class HealthEndpoint:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send_bytes(send, 200, b'{"status":"ok"}')
+
+
+class OpenAPIEndpoint:
+    """GET /openapi.json: the public API's OpenAPI document (public, like the API's docs)."""
+
+    def __init__(self) -> None:
+        self.body = orjson.dumps(public_openapi())
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send_bytes(send, 200, self.body)
 
 
 class ReadyEndpoint:
