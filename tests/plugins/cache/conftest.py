@@ -34,8 +34,6 @@ CONCEPTS = {
     "capital": {"capital", "capitol", "seat"},
     "france": {"france", "french", "paris"},
     "weather": {"weather", "rain", "sunny", "forecast"},
-    "city": {"city", "town"},
-    "question": {"what", "which", "tell"},
 }
 
 
