@@ -87,7 +87,7 @@ class TieredCache:
             if entry.expires_at > at and not self.purges.covers(entry):
                 self.memory.put(entry, at)
         if entry.expires_at <= at or self.purges.covers(entry):
-            self.memory.drop(lambda e: e.key == key)
+            self.memory.remove(key)
             return None
         return entry, tier
 
@@ -133,7 +133,7 @@ class TieredCache:
     def _apply(self, message: dict[str, Any]) -> int:
         key = message.get("key")
         if isinstance(key, str):
-            return self.memory.drop(lambda e: e.key == key)
+            return self.memory.remove(key)
         rules = message.get("rules")
         if isinstance(rules, dict):
             self.purges.merge(rules)

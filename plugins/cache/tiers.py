@@ -111,6 +111,12 @@ class MemoryTier:
             oldest = next(iter(self._entries))
             self._remove(oldest)
 
+    def remove(self, key: str) -> int:
+        """Remove the entry at `key`; 1 if there was one, else 0."""
+        found = key in self._entries
+        self._remove(key)
+        return int(found)
+
     def drop(self, covered: Callable[[Entry], bool]) -> int:
         """Remove every entry `covered` says yes to; how many."""
         gone = [key for key, (entry, _) in self._entries.items() if covered(entry)]
