@@ -5,6 +5,7 @@ streams as they pass. See docs/caching.md."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -187,7 +188,11 @@ class CachePlugin:
         pending.bucket = semantic_bucket(tenant, call.endpoint, call.stream, call.request)
         if not look or self.cache.index is None:
             return None
-        match = self.cache.index.search(pending.bucket, vector, at)
+        try:
+            match = self.cache.index.search(pending.bucket, vector, at)
+        except sqlite3.Error as exc:
+            log.warning("cache: could not search the semantic index: %s", exc)
+            return None
         assert self.config.semantic is not None
         if match is None or match[1] < self.config.semantic.threshold:
             return None
@@ -255,12 +260,15 @@ class CachePlugin:
         await self.cache.put(entry, pending.ttl)
         index = self.cache.index
         if index is not None and pending.vector is not None and pending.bucket is not None:
-            index.add(
-                pending.bucket,
-                pending.key,
-                pending.vector,
-                tenant=pending.tenant,
-                model=pending.model,
-                stored_at=at,
-                expires_at=entry.expires_at,
-            )
+            try:
+                index.add(
+                    pending.bucket,
+                    pending.key,
+                    pending.vector,
+                    tenant=pending.tenant,
+                    model=pending.model,
+                    stored_at=at,
+                    expires_at=entry.expires_at,
+                )
+            except sqlite3.Error as exc:
+                log.warning("cache: could not add to the semantic index: %s", exc)

@@ -3,9 +3,10 @@ force with numpy.
 
 One row per cached answer: its bucket (tenant, alias, parameters and conversation but the
 last prompt -- see `keys.semantic_bucket`), the exact-match key of the answer, and the
-prompt's unit-length float32 vector. A search loads one bucket's live vectors and takes
-the best dot product (= cosine similarity). Buckets are small (`max_per_bucket`), so this
-costs well under a millisecond next to the embedding call that precedes it. The file is
+prompt's unit-length float32 vector. A search takes the best dot product (= cosine
+similarity) over the bucket's live vectors, which each worker mirrors in memory and tops up
+with the rows added since its last search. Buckets are small (`max_per_bucket`), so this
+costs far less than the embedding call that precedes it. The file is
 shared by the workers of one host (SQLite in WAL mode); the answers themselves stay in the
 cache's tiers, so an index row whose answer expired or was purged is just a miss.
 
@@ -60,6 +61,33 @@ def unit_vector(values: Any) -> Any:
     return vector / norm
 
 
+#: Buckets whose vectors each worker keeps in memory (least recently searched go first).
+MIRRORED_BUCKETS = 256
+
+
+class _Mirror:
+    """One bucket's vectors in this worker's memory, read incrementally by rowid."""
+
+    __slots__ = ("dim", "entries", "expires", "last_rowid", "matrix")
+
+    def __init__(self, np: Any, dim: int) -> None:
+        self.dim = dim
+        self.entries: list[str] = []
+        self.expires = np.zeros(0, dtype=np.float64)
+        self.matrix = np.zeros((0, dim), dtype=np.float32)
+        self.last_rowid = 0
+
+    def extend(self, np: Any, rows: list[Any], keep: int) -> None:
+        self.last_rowid = rows[-1][0]
+        rows = [row for row in rows if len(row[3]) == self.dim * 4]
+        if not rows:
+            return
+        new = np.frombuffer(b"".join(row[3] for row in rows), dtype=np.float32)
+        self.matrix = np.vstack([self.matrix, new.reshape(len(rows), self.dim)])[-keep:]
+        self.expires = np.concatenate([self.expires, [row[2] for row in rows]])[-keep:]
+        self.entries = (self.entries + [row[1] for row in rows])[-keep:]
+
+
 class SemanticIndex:
     def __init__(self, path: str | Path, max_per_bucket: int) -> None:
         self.np = _numpy()
@@ -68,25 +96,44 @@ class SemanticIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
         self._lock = threading.Lock()
+        self._mirrors: dict[str, _Mirror] = {}
         with self._lock, self._db:
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
 
     def search(self, bucket: str, vector: Any, now: float) -> tuple[str, float] | None:
-        """The entry key of the most similar live vector in `bucket`, and its similarity."""
+        """The entry key of the most similar live vector in `bucket`, and its similarity.
+
+        Each worker mirrors the buckets it searches and reads only the rows added since
+        (rowids grow), so a search costs one indexed query and one matrix product."""
+        np = self.np
+        mirror = self._mirrors.pop(bucket, None)
+        if mirror is None or mirror.dim != vector.shape[0]:
+            mirror = _Mirror(np, vector.shape[0])
+        self._mirrors[bucket] = mirror
+        while len(self._mirrors) > MIRRORED_BUCKETS:
+            del self._mirrors[next(iter(self._mirrors))]
         with self._lock:
             rows = self._db.execute(
-                "SELECT entry, vector FROM vectors WHERE bucket = ? AND expires_at > ?",
-                (bucket, now),
+                "SELECT rowid, entry, expires_at, vector FROM vectors"
+                " WHERE bucket = ? AND rowid > ? ORDER BY rowid",
+                (bucket, mirror.last_rowid),
             ).fetchall()
-        rows = [row for row in rows if len(row[1]) == vector.nbytes]
-        if not rows:
+        if rows:
+            mirror.extend(np, rows, self.max_per_bucket)
+        if not mirror.entries:
             return None
-        np = self.np
-        matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
-        scores = matrix.reshape(len(rows), vector.shape[0]) @ vector
+        scores = mirror.matrix @ vector
+        scores[mirror.expires <= now] = -np.inf
         best = int(np.argmax(scores))
-        return rows[best][0], float(scores[best])
+        if scores[best] == -np.inf:
+            return None
+        return mirror.entries[best], float(scores[best])
+
+    def forget(self) -> None:
+        """Drop this worker's mirrors (after a purge: rows may have been deleted)."""
+        self._mirrors.clear()
 
     def add(
         self,
@@ -121,6 +168,7 @@ class SemanticIndex:
                 where.append(f"{column} = ?")
                 args.append(value)
         sql = "DELETE FROM vectors" + (" WHERE " + " AND ".join(where) if where else "")
+        self.forget()
         with self._lock, self._db:
             return self._db.execute(sql, args).rowcount
 

@@ -131,6 +131,8 @@ class TieredCache:
         return {"purged": message.get("rules") or {"key": key}, "memory_entries_dropped": dropped}
 
     def _apply(self, message: dict[str, Any]) -> int:
+        if self.index is not None:
+            self.index.forget()
         key = message.get("key")
         if isinstance(key, str):
             return self.memory.remove(key)
@@ -163,15 +165,27 @@ class TieredCache:
             self.memory.drop(self.purges.covers)
 
     async def _listen(self, subscription: Any) -> None:
-        async with subscription:
-            async for message in subscription:
-                if message is None:  # messages may have been lost: read the rules again
+        assert self.state is not None
+        while True:
+            try:
+                if subscription is None:
+                    subscription = self.state.subscribe(_CHANNEL)
+                    await subscription.__aenter__()
                     await self._load_rules()
-                    continue
-                try:
-                    self._apply(orjson.loads(message))
-                except orjson.JSONDecodeError:
-                    log.warning("cache: ignored a malformed purge message")
+                async with subscription:
+                    async for message in subscription:
+                        if message is None:  # messages may have been lost: read the rules
+                            await self._load_rules()
+                            continue
+                        try:
+                            self._apply(orjson.loads(message))
+                        except orjson.JSONDecodeError:
+                            log.warning("cache: ignored a malformed purge message")
+                return  # the State was closed
+            except StateError as exc:
+                log.warning("cache: lost the purge channel, subscribing again: %s", exc)
+            subscription = None
+            await asyncio.sleep(1.0)
 
     # -- statistics ----------------------------------------------------------------------
 

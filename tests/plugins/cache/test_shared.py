@@ -81,14 +81,14 @@ def test_two_workers_share_answers_through_the_disk_store(tmp_path):
     with serve(path, workers=2) as url:
         first = chat(url)
         assert first.headers["x-litegate-cache"] == "miss"
-        tiers = set()
-        for _ in range(30):
+        tiers = []
+        while "shared" not in tiers and len(tiers) < 200:
             response = chat(url)
             assert response.headers["x-litegate-cache"] == "hit"
             assert response.json()["id"] == first.json()["id"]
-            tiers.add(response.headers["x-litegate-cache-tier"])
+            tiers.append(response.headers["x-litegate-cache-tier"])
         # The worker that did not answer first found the answer in the shared tier.
-        assert "shared" in tiers
+        assert "shared" in tiers, f"{len(tiers)} calls, all answered by one worker"
 
 
 @pytest.mark.services
