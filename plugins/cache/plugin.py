@@ -114,7 +114,8 @@ class CachePlugin:
             self.cache.count("bypasses")
         else:
             found = await self.cache.get(key, at)
-            if found is not None and self._fits(call, found[0]):
+            # The key hashes the tenant; comparing it too costs nothing and trusts no hash.
+            if found is not None and found[0].tenant == tenant and self._fits(call, found[0]):
                 return self._hit(call, *found)
         semantic = self.config.semantic
         if semantic is not None and call.endpoint != "embeddings" and not (no_cache and no_store):

@@ -188,3 +188,30 @@ def test_bad_options_stop_start_up():
     with pytest.raises(ConfigError) as raised:
         Gateway.from_toml(config('scope = "everyone"'), {}, plugins={"teams": object})
     assert "scope" in str(raised.value)
+
+
+def test_the_messages_api_is_cached_too(serve_cache):
+    import anthropic
+
+    server = serve_cache(config())
+    with anthropic.Anthropic(base_url=server.url, api_key="x", max_retries=0) as sdk:
+        headers = {"authorization": "Bearer alpha.ann"}
+        params = {
+            "model": "m",
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": "hello from anthropic"}],
+            "extra_headers": headers,
+        }
+        states, texts = [], []
+        for _ in range(2):
+            raw = sdk.messages.with_raw_response.create(**params)
+            states.append(raw.headers["x-litegate-cache"])
+            texts.append(raw.parse().content[0].text)
+        assert states == ["miss", "hit"] and texts[0] == texts[1]
+        streamed = []
+        for _ in range(2):
+            with sdk.messages.stream(**params) as stream:
+                streamed.append(
+                    (stream.response.headers["x-litegate-cache"], stream.get_final_text())
+                )
+        assert streamed == [("miss", texts[0]), ("hit", texts[0])]

@@ -94,3 +94,32 @@ def test_an_unknown_embedding_alias_stops_start_up(make_gateway, tmp_path):
     )
     with pytest.raises(ValueError, match="nope"):
         gateway.chat_sync(model="m", messages=[{"role": "user", "content": "x"}])
+
+
+def test_a_purge_reaches_semantic_matches(serve_cache):
+    import httpx
+
+    server = serve_cache(TOML)
+    sdk = client(server)
+    ask(sdk, QUESTION)
+    assert ask(sdk, PARAPHRASE)[0] == "hit"
+    purged = httpx.post(
+        server.url + "/admin/v1/cache/purge",
+        json={"team": "alpha"},
+        headers={"authorization": "Bearer root"},
+    )
+    assert purged.status_code == 200
+    assert ask(sdk, PARAPHRASE)[0] == "miss"
+    stats = httpx.get(
+        server.url + "/admin/v1/cache/stats", headers={"authorization": "Bearer root"}
+    ).json()
+    assert stats["counters"]["semantic_hits"] == 1
+    assert stats["semantic_vectors"] == 1  # the paraphrase's own, stored after the purge
+
+
+def test_an_embedding_failure_is_a_plain_miss(serve_cache):
+    toml = TOML.replace('provider = "concepts"', 'provider = "mock"\nfailure_rate = 1.0')
+    sdk = client(serve_cache(toml))
+    assert ask(sdk, QUESTION)[0] == "miss"
+    assert ask(sdk, PARAPHRASE)[0] == "miss"
+    assert ask(sdk, QUESTION)[0] == "hit"  # the exact cache still works
