@@ -18,7 +18,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from litegate import GatewayError, Principal
-from litegate.route_auth import guarded
+from litegate.route_auth import Handler, guarded
+from litegate.state import StateError
 
 if TYPE_CHECKING:
     from litegate import Gateway
@@ -58,9 +59,24 @@ def routes(gateway: Gateway, cache: TieredCache) -> list[BaseRoute]:
         return _json(await cache.purge(tenant=tenant, model=model, key=key))
 
     return [
-        Route(f"{PREFIX}/stats", guarded(gateway, stats, roles=_ADMIN), methods=["GET"]),
-        Route(f"{PREFIX}/purge", guarded(gateway, purge, roles=_ADMIN), methods=["POST"]),
+        Route(f"{PREFIX}/stats", guarded(gateway, _store_errors(stats), _ADMIN), methods=["GET"]),
+        Route(f"{PREFIX}/purge", guarded(gateway, _store_errors(purge), _ADMIN), methods=["POST"]),
     ]
+
+
+def _store_errors(handler: Handler) -> Handler:
+    """A failing shared store as a 503 in OpenAI's shape, not a bare 500."""
+
+    async def wrapped(request: Request, principal: Principal) -> Response:
+        try:
+            return await handler(request, principal)
+        except StateError as exc:
+            raise GatewayError(
+                503, f"The cache's shared store failed: {exc}", code="cache_unavailable"
+            ) from None
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
 
 
 async def _body(request: Request) -> dict[str, Any]:

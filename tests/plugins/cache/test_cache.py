@@ -215,3 +215,16 @@ def test_the_messages_api_is_cached_too(serve_cache):
                     (stream.response.headers["x-litegate-cache"], stream.get_final_text())
                 )
         assert streamed == [("miss", texts[0]), ("hit", texts[0])]
+
+
+def test_ttl_header_zero_does_not_store_and_long_ones_are_capped(serve_cache):
+    sdk = client(serve_cache(config('max_ttl = "300ms"')))
+    assert ask(sdk, "zero", extra_headers={"x-litegate-cache-ttl": "0"})[0] == "miss"
+    assert ask(sdk, "zero")[0] == "miss"
+    ask(sdk, "capped", extra_headers={"x-litegate-cache-ttl": "3600"})
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="m", messages=[{"role": "user", "content": "capped"}]
+    )
+    assert raw.headers["x-litegate-cache"] == "hit" and int(raw.headers["age"]) == 0
+    time.sleep(0.5)
+    assert ask(sdk, "capped")[0] == "miss"
