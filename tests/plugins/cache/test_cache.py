@@ -8,9 +8,9 @@ import httpx
 import openai
 import pytest
 
-from litegate import ConfigError, Gateway
+from litegate import ConfigError, Gateway, hookimpl
 
-from .conftest import ask, client
+from .conftest import TeamAuth, ask, client
 
 TOML = """
 [state]
@@ -228,3 +228,38 @@ def test_ttl_header_zero_does_not_store_and_long_ones_are_capped(serve_cache):
     assert raw.headers["x-litegate-cache"] == "hit" and int(raw.headers["age"]) == 0
     time.sleep(0.5)
     assert ask(sdk, "capped")[0] == "miss"
+
+
+class Exclaim:
+    """A plugin before the cache that changes answers in place on their way out, as PII
+    unmasking does: the cache must keep the answer as it was when the cache saw it."""
+
+    @hookimpl
+    def post_call(self, response):
+        response["choices"][0]["message"]["content"] += "!"
+
+    @hookimpl
+    def on_stream_chunk(self, chunk):
+        for choice in chunk.get("choices") or ():
+            if choice.get("delta", {}).get("content"):
+                choice["delta"]["content"] += "!"
+        return chunk
+
+
+def test_changes_made_nearer_the_client_are_not_cached(serve_gateway):
+    toml = config().replace(
+        'plugin = "teams"', 'plugin = "teams"\n\n[[pipeline]]\nplugin = "exclaim"'
+    )
+    server = serve_gateway(toml, plugins={"teams": TeamAuth, "exclaim": Exclaim})
+    sdk = client(server)
+    texts = [ask(sdk)[1].choices[0].message.content for _ in range(2)]
+    assert texts[0].endswith("there!") and texts[1] == texts[0]
+    streamed = []
+    for _ in range(2):
+        raw = sdk.chat.completions.with_raw_response.create(
+            model="m", messages=[{"role": "user", "content": "a b"}], stream=True
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+        streamed.append((raw.headers["x-litegate-cache"], text))
+    assert [state for state, _ in streamed] == ["miss", "hit"]
+    assert streamed[1][1] == streamed[0][1] and "!!" not in streamed[1][1]
