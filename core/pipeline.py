@@ -24,7 +24,7 @@ from .errors import GatewayError
 from .replies import Chunk, Reply, ReplyStream
 from .request_limits import RequestLimits, check_request
 from .sse import DONE, encode_event
-from .transport import UpstreamConnectionError, UpstreamTimeout
+from .transport import UpstreamConnectionError, UpstreamInvalidResponse, UpstreamTimeout
 from .usage import usage_from_body
 from .validation import validate
 
@@ -391,6 +391,17 @@ def as_gateway_error(exc: BaseException, call: Call | None = None) -> GatewayErr
     if isinstance(exc, UpstreamTimeout):
         return GatewayError(
             504, f"The upstream provider{where} timed out.", code="upstream_timeout"
+        )
+    if isinstance(exc, UpstreamInvalidResponse) or (
+        isinstance(exc, orjson.JSONDecodeError) and call is not None and call.deployment
+    ):
+        # An adapter's parse failing on an upstream answer is the upstream's fault.
+        log.warning("invalid upstream answer in request %s: %s", call.id if call else "?", exc)
+        return GatewayError(
+            502,
+            f"The upstream provider{where} sent an invalid answer"
+            + (f": {exc}." if isinstance(exc, UpstreamInvalidResponse) else "."),
+            code="upstream_invalid_response",
         )
     if isinstance(exc, UpstreamConnectionError):
         return GatewayError(

@@ -16,12 +16,18 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 
 __all__ = [
+    "MAX_RESPONSE_SIZE",
     "TransportPool",
     "UpstreamClient",
     "UpstreamConnectionError",
+    "UpstreamInvalidResponse",
     "UpstreamResponse",
     "UpstreamTimeout",
 ]
+
+#: Largest whole upstream answer read into memory. Big enough for a batch of 2048 embeddings
+#: of 3072 floats as JSON; an upstream sending more is broken or hostile.
+MAX_RESPONSE_SIZE = 256 * 1024 * 1024
 
 
 class UpstreamTimeout(Exception):
@@ -30,6 +36,12 @@ class UpstreamTimeout(Exception):
 
 class UpstreamConnectionError(Exception):
     """The upstream could not be reached, or dropped the connection."""
+
+
+class UpstreamInvalidResponse(Exception):
+    """The upstream answered with something its API never sends: a body that isn't what the
+    content type says, a malformed stream, a body past `MAX_RESPONSE_SIZE`. The message says
+    what, without quoting the body."""
 
 
 class UpstreamResponse:
@@ -48,8 +60,14 @@ class UpstreamResponse:
     def headers(self) -> Mapping[str, str]:
         return self._resp.headers
 
-    async def read(self) -> bytes:
+    async def read(self, limit: int = MAX_RESPONSE_SIZE) -> bytes:
+        declared = self._resp.content_length
+        if declared is not None and declared > limit:
+            self.close()
+            raise UpstreamInvalidResponse(f"its answer is larger than {limit} bytes")
         try:
+            if declared is None:
+                return await self._read_capped(limit)
             return await self._resp.read()
         except TimeoutError as exc:
             raise UpstreamTimeout(str(exc)) from exc
@@ -57,6 +75,17 @@ class UpstreamResponse:
             raise UpstreamConnectionError(str(exc)) from exc
         finally:
             self._resp.release()
+
+    async def _read_capped(self, limit: int) -> bytes:
+        # No content-length (chunked): count while reading instead of trusting the upstream.
+        parts, size = [], 0
+        async for block in self._resp.content.iter_any():
+            size += len(block)
+            if size > limit:
+                self.close()
+                raise UpstreamInvalidResponse(f"its answer is larger than {limit} bytes")
+            parts.append(block)
+        return b"".join(parts)
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         try:

@@ -32,6 +32,7 @@ from .openai_compatible import (
     OpenAICompatibleProvider,
     Preset,
     error_fields,
+    json_object_bytes,
     unsupported_endpoint,
 )
 
@@ -141,10 +142,12 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
                 )
         return super().error_from(status, raw, headers, deployment)
 
-    async def reply(self, response: UpstreamResponse, deployment: Deployment) -> Reply:
+    async def reply(
+        self, response: UpstreamResponse, deployment: Deployment, endpoint: str = "chat"
+    ) -> Reply:
         if not response.headers.get("content-type", "").startswith("application/json"):
-            return await super().reply(response, deployment)
-        raw = await response.read()
+            return await super().reply(response, deployment, endpoint)
+        raw = json_object_bytes(await response.read())
         if _FILTERED in raw:
             filtered = _filtered_categories(raw)
             if filtered is not None:

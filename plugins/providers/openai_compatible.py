@@ -21,7 +21,7 @@ from litegate.multipart import encode_multipart
 from litegate.provider import ProviderAdapter
 from litegate.sse import SSEDecoder
 from litegate.translation import check_params, classify_error, provider_error
-from litegate.transport import UpstreamResponse
+from litegate.transport import UpstreamInvalidResponse, UpstreamResponse
 
 __all__ = [
     "PATHS",
@@ -47,6 +47,8 @@ PATHS = {
     "rerank": "/rerank",
 }
 STREAMING = frozenset({"chat", "completions"})
+#: Endpoints whose answers may be other than JSON (audio; srt/vtt/text transcriptions).
+BINARY_ENDPOINTS = frozenset({"speech", "transcriptions"})
 
 
 @attrs.frozen
@@ -144,7 +146,7 @@ class OpenAICompatibleProvider(ProviderAdapter):
         if response.status >= 400:
             raise await self.upstream_error(response, deployment)
         if not stream:
-            return await self.reply(response, deployment)
+            return await self.reply(response, deployment, call.endpoint)
         return ReplyStream(self.chunks(response, deployment), close=response.close)
 
     # -- the request ---------------------------------------------------------------------
@@ -194,10 +196,15 @@ class OpenAICompatibleProvider(ProviderAdapter):
 
     # -- the answer ----------------------------------------------------------------------
 
-    async def reply(self, response: UpstreamResponse, deployment: Deployment) -> Reply:
+    async def reply(
+        self, response: UpstreamResponse, deployment: Deployment, endpoint: str = "chat"
+    ) -> Reply:
         content_type = response.headers.get("content-type", "application/json")
         if content_type.startswith("application/json"):
-            return Reply(raw=await response.read(), status=200)
+            return Reply(raw=json_object_bytes(await response.read()), status=200)
+        if endpoint not in BINARY_ENDPOINTS:
+            await response.read()
+            raise UpstreamInvalidResponse(f"it answered with {content_type!r}, not JSON")
         # Audio from /audio/speech, text/srt/vtt transcriptions: passed on as they are.
         return Reply(raw=await response.read(), content_type=content_type)
 
@@ -233,10 +240,10 @@ class OpenAICompatibleProvider(ProviderAdapter):
                     return
                 if b'"error"' in data[:16]:
                     raise self.stream_error(data, deployment)
-                yield data
+                yield _chunk_bytes(data)
         for _event, data in decoder.flush():
             if data != b"[DONE]":
-                yield data
+                yield _chunk_bytes(data)
 
     def stream_error(self, data: bytes, deployment: Deployment) -> GatewayError:
         """An error event inside a stream (it has no HTTP status of its own)."""
@@ -285,6 +292,24 @@ def unsupported_endpoint(provider: str, endpoint: str) -> GatewayError:
     )
 
 
+def json_object_bytes(raw: bytes) -> bytes:
+    """`raw`, checked to look like one whole JSON object. The passthrough doesn't parse the
+    answer; this catches what a parse would in practice (a body cut short, an array, an
+    error page sent as JSON) for the price of two byte comparisons."""
+    if raw.lstrip()[:1] != b"{" or raw.rstrip()[-1:] != b"}":
+        raise UpstreamInvalidResponse(f"its answer is not a whole JSON object ({len(raw)} bytes)")
+    return raw
+
+
+def _chunk_bytes(data: bytes) -> bytes:
+    # Chunks are passed on unparsed when no plugin reads them: the same cheap shape check as
+    # `json_object_bytes`, so a broken event ends the stream with an error event instead of
+    # reaching the client's JSON parser.
+    if data[:1] != b"{" or data[-1:] != b"}":
+        raise UpstreamInvalidResponse("its stream carried an event that is not a JSON object")
+    return data
+
+
 def error_fields(raw: bytes) -> tuple[str | None, str | None, str | None]:
     """(message, code, param) of an OpenAI-style error body, or of the shapes compatible
     servers use instead (a top-level ``message``, FastAPI's ``detail``, plain text)."""
@@ -292,6 +317,10 @@ def error_fields(raw: bytes) -> tuple[str | None, str | None, str | None]:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError:
         text = raw[:500].decode("utf-8", "replace").strip()
+        if text.startswith("<"):
+            # An HTML page from a proxy or load balancer in front of the provider: quoting it
+            # would pass its markup off as our message.
+            return f"it sent an HTML page ({len(raw)} bytes) instead of an API error", None, None
         return text or None, None, None
     if not isinstance(payload, dict):
         return None, None, None
