@@ -1,0 +1,174 @@
+"""Virtual keys over real HTTP with the openai SDK, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+
+import openai
+import pytest
+
+from litegate import Call, Limits, Principal, hookimpl
+from litegate.db import Role, queries
+
+from .conftest import chat, gateway_toml, new_key, revoke_and_announce
+
+PREFIX = "auth-test:"
+
+
+class Spy:
+    """Records the principal each call carries (after auth)."""
+
+    seen: list[Principal] = []
+
+    @hookimpl
+    def pre_call(self, call: Call) -> None:
+        assert call.principal is not None
+        Spy.seen.append(call.principal)
+
+
+@pytest.fixture
+def kv(tmp_path) -> str:
+    return f"disk:{tmp_path}/kv"
+
+
+def serve(serve_gateway, records_url: str, kv: str, auth: str = "", spy: bool = False):
+    toml = gateway_toml(records_url, kv, PREFIX, auth)
+    if spy:
+        Spy.seen = []
+        toml = toml.replace("[[models]]", '[[pipeline]]\nplugin = "spy"\n\n[[models]]', 1)
+    return serve_gateway(toml, plugins={"spy": Spy})
+
+
+async def test_a_key_calls_its_models_and_is_refused_others(
+    serve_gateway, records, records_url, kv
+):
+    async with records.session() as session:
+        team = await queries.create_team(session, name="t", allowed_models=["gpt-4o*"])
+    _id, secret = await new_key(records, team_id=team.id, allowed_models=["gpt-4o"])
+    server = serve(serve_gateway, records_url, kv)
+
+    reply = chat(server.base_url, secret, "gpt-4o")
+    assert reply.choices[0].message.content
+    for model in ("gpt-4o-mini", "claude"):  # narrowed out by the key; not the team's
+        with pytest.raises(openai.PermissionDeniedError) as raised:
+            chat(server.base_url, secret, model)
+        assert raised.value.status_code == 403
+        assert raised.value.body["code"] == "model_not_allowed"
+        assert secret not in raised.value.response.text
+
+
+async def test_a_revoked_key_is_refused_on_the_next_request(
+    serve_gateway, records, records_url, kv
+):
+    key_id, secret = await new_key(records)
+    server = serve(serve_gateway, records_url, kv)
+    chat(server.base_url, secret)  # now cached by the worker
+
+    await revoke_and_announce(records, key_id, kv, PREFIX)
+    revoked_at = time.monotonic()
+    while True:
+        try:
+            chat(server.base_url, secret)
+        except openai.AuthenticationError as error:
+            assert error.body["code"] == "invalid_api_key"
+            assert secret not in error.response.text
+            break
+        assert time.monotonic() - revoked_at < 1.0, "the revoked key still works after 1 s"
+        time.sleep(0.02)
+
+
+async def test_unusable_keys_are_401(serve_gateway, records, records_url, kv):
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    _, expired = await new_key(records, expires_at=past)
+    _, disabled = await new_key(records, enabled=False)
+    old_id, rotated_out = await new_key(records)
+    graced_id, graced = await new_key(records)
+    async with records.session() as session:
+        await queries.rotate_key(session, old_id, grace=timedelta(0))
+        _, successor = await queries.rotate_key(session, graced_id, grace=timedelta(hours=1))
+    server = serve(serve_gateway, records_url, kv)
+
+    unknown = "sk-lg-" + secrets.token_urlsafe(32)
+    for secret in (expired, disabled, rotated_out, unknown, "not-a-key-at-all"):
+        with pytest.raises(openai.AuthenticationError) as raised:
+            chat(server.base_url, secret)
+        assert raised.value.body["code"] == "invalid_api_key"
+        assert secret not in raised.value.response.text
+    # Within its grace period a rotated key still works, beside its successor.
+    assert chat(server.base_url, graced).choices
+    assert chat(server.base_url, successor).choices
+    # The static keys still work next to the virtual ones.
+    assert chat(server.base_url, "sk-master-topsecret-1").choices
+
+
+async def test_the_principal_carries_the_key_team_user_and_limits(
+    serve_gateway, records, records_url, kv
+):
+    async with records.session() as session:
+        org = await queries.create_org(session, name="acme")
+        team = await queries.create_team(
+            session, name="ml", org_id=org.id, allowed_models=["gpt-4o*"], rpm_limit=60,
+            tpm_limit=10_000,
+        )  # fmt: skip
+        user = await queries.create_user(session, role=Role.TEAM_ADMIN, team_id=team.id)
+    key_id, secret = await new_key(
+        records, name="ci", team_id=team.id, user_id=user.id, rpm_limit=5, max_parallel=2
+    )
+    _, bare = await new_key(records)
+    server = serve(serve_gateway, records_url, kv, spy=True)
+
+    chat(server.base_url, secret, "gpt-4o-mini")
+    chat(server.base_url, bare, "claude")
+    keyed, unattached = Spy.seen
+    assert (keyed.id, keyed.kind, keyed.user, keyed.team, keyed.org) == (
+        key_id, "virtual", user.id, team.id, org.id,
+    )  # fmt: skip
+    assert keyed.role == "team_admin" and keyed.metadata == {"key_name": "ci"}
+    assert keyed.models == ("gpt-4o*",)  # inherited from the team
+    assert keyed.limits == Limits(rpm=5, tpm=10_000, max_parallel=2)  # own, else the team's
+    assert (unattached.role, unattached.models, unattached.limits) == ("member", None, None)
+
+
+async def test_unknown_keys_are_remembered_in_a_bounded_cache(
+    make_gateway, records, records_url, kv
+):
+    auth = "negative_cache_size = 10\nkey_cache_size = 5\n"
+    gateway = make_gateway(gateway_toml(records_url, kv, PREFIX, auth))
+    await gateway.start()
+    plugin = gateway.plugins[0]
+    for _ in range(50):
+        with pytest.raises(Exception, match="Invalid API key"):
+            await gateway.authenticate({"authorization": "Bearer sk-lg-" + secrets.token_hex(8)})
+    assert len(plugin.virtual._missing) == 10
+    secrets_ = [(await new_key(records))[1] for _ in range(8)]
+    for secret in secrets_:
+        assert (await gateway.authenticate({"x-api-key": secret})).kind == "virtual"
+    assert len(plugin.virtual._found) == 5
+    await gateway.aclose()
+
+
+async def test_a_lookup_that_overlaps_a_change_is_not_cached(
+    make_gateway, records, records_url, kv
+):
+    gateway = make_gateway(gateway_toml(records_url, kv, PREFIX))
+    await gateway.start()
+    virtual = gateway.plugins[0].virtual
+    _key_id, secret = await new_key(records)
+    headers = {"x-api-key": secret}
+
+    load = virtual._load
+
+    async def load_then_revoke(key_hash: str):
+        record = await load(key_hash)
+        virtual.invalidate(key_hash)  # a change announced while the lookup ran
+        return record
+
+    virtual._load = load_then_revoke
+    await gateway.authenticate(headers)
+    assert len(virtual._found) == 0
+    virtual._load = load
+    await gateway.authenticate(headers)
+    assert len(virtual._found) == 1
+    await gateway.aclose()
