@@ -95,17 +95,22 @@ class JWTClaims:
     models: str = ""
 
 
+def _not_empty(_instance: Any, attribute: Any, value: str) -> None:
+    if not value:
+        raise ValueError(f"{attribute.name} must not be empty: tokens for others must not pass")
+
+
 @attrs.frozen
 class JWTConfig:
+    #: The issuer (``iss``) tokens must carry, e.g. "https://idp.example.com/".
+    issuer: str = attrs.field(validator=_not_empty)
+    #: The audience (``aud``) tokens must be meant for, e.g. "litegate".
+    audience: str = attrs.field(validator=_not_empty)
     #: Where the identity provider publishes its signing keys (a JSON Web Key Set).
     jwks_url: str | None = None
     #: Signing keys given here instead of (or besides) `jwks_url`: each a PEM public key
     #: ("-----BEGIN PUBLIC KEY-----...") or a JWK as a JSON object string.
     public_keys: list[str] = attrs.field(factory=list)
-    #: The issuer (``iss``) tokens must carry.
-    issuer: str = ""
-    #: The audience (``aud``) tokens must be meant for.
-    audience: str = ""
     #: Clock skew allowed when checking ``exp``, ``nbf`` and ``iat``.
     leeway: Duration = Duration(30)
     #: Signature algorithms accepted (asymmetric only: RS*, PS*, ES*, EdDSA).
@@ -132,8 +137,6 @@ class JWTConfig:
     def __attrs_post_init__(self) -> None:
         if not self.jwks_url and not self.public_keys:
             raise ValueError("set jwks_url or public_keys: with neither, no token can verify")
-        if not self.issuer or not self.audience:
-            raise ValueError("set issuer and audience: tokens for other services must not pass")
 
 
 @attrs.frozen

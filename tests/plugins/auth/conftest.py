@@ -6,6 +6,7 @@ from typing import Any
 import openai
 import pytest
 
+from litegate import Call, Principal, hookimpl
 from litegate.db import Database, queries
 from litegate.db.queries import KEY_CHANGES_CHANNEL
 from litegate.state import open_state
@@ -25,6 +26,17 @@ provider = "mock"
 name = "claude"
 provider = "mock"
 """
+
+
+class Spy:
+    """A plugin that records the principal each call carries (put it after auth)."""
+
+    seen: list[Principal] = []
+
+    @hookimpl
+    def pre_call(self, call: Call) -> None:
+        assert call.principal is not None
+        Spy.seen.append(call.principal)
 
 
 def gateway_toml(db_url: str, kv: str, prefix: str = "litegate:", auth: str = "") -> str:

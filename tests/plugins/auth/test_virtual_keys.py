@@ -9,23 +9,12 @@ from datetime import UTC, datetime, timedelta
 import openai
 import pytest
 
-from litegate import Call, Limits, Principal, hookimpl
+from litegate import Limits
 from litegate.db import Role, queries
 
-from .conftest import chat, gateway_toml, new_key, revoke_and_announce
+from .conftest import Spy, chat, gateway_toml, new_key, revoke_and_announce
 
 PREFIX = "auth-test:"
-
-
-class Spy:
-    """Records the principal each call carries (after auth)."""
-
-    seen: list[Principal] = []
-
-    @hookimpl
-    def pre_call(self, call: Call) -> None:
-        assert call.principal is not None
-        Spy.seen.append(call.principal)
 
 
 @pytest.fixture
