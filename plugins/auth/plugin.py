@@ -30,6 +30,12 @@ class StaticKey:
     key: Secret
     #: What the key may do: admin, org_admin, team_admin, member or viewer.
     role: str = attrs.field(default="member", validator=_check_role)
+    #: The id of the team the key acts for (admin API scope for team_admin, member, viewer).
+    team: str | None = None
+    #: The id of the organization the key acts for (admin API scope for org_admin).
+    org: str | None = None
+    #: The id of the user the key acts for (a member's own keys).
+    user: str | None = None
 
 
 class AuthPlugin:
@@ -68,9 +74,15 @@ class AuthPlugin:
         for static in config.keys:
             if not static.key:
                 raise ValueError(f"keys entry {static.name!r} has an empty key")
-            entries.append(
-                (static.key.reveal().encode(), Principal(static.name, "static", role=static.role))
+            principal = Principal(
+                static.name,
+                "static",
+                role=static.role,
+                team=static.team,
+                org=static.org,
+                user=static.user,
             )
+            entries.append((static.key.reveal().encode(), principal))
         if not entries and not config.virtual_keys and config.jwt is None:
             raise ValueError(
                 "set master_key, at least one entry in keys, virtual_keys = true or jwt: "
@@ -137,7 +149,7 @@ class AuthPlugin:
                 found = principal
         if found is None:
             return None
-        return Principal(found.id, found.kind, role=found.role)
+        return attrs.evolve(found, metadata={})  # a principal of its own per call
 
 
 def _presented_key(headers: Mapping[str, str]) -> str | None:

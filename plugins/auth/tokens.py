@@ -216,6 +216,11 @@ class JWKS:
         #: Fetches made (successful or not), for tests and metrics.
         self.fetches = 0
 
+    @property
+    def loaded(self) -> bool:
+        """Whether a fetch ever succeeded."""
+        return bool(self._keys)
+
     async def keys(self, kid: str | None) -> tuple[PublicKey, ...]:
         if self._wants_fetch(kid):
             async with self._lock:
@@ -309,6 +314,12 @@ class JWTVerifier:
         kid = kid if isinstance(kid, str) else None
         candidates = await self._candidates(ALGORITHM_KEY_TYPES[algorithm], kid)
         if not candidates:
+            if self.jwks is not None and not self.jwks.loaded:
+                raise GatewayError(
+                    503,
+                    "The identity provider's signing keys could not be fetched; try again shortly.",
+                    code="auth_unavailable",
+                )
             raise _reject("No signing key is known for this token.")
         config = self.config
         for candidate in candidates:

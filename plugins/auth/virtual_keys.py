@@ -140,6 +140,9 @@ class VirtualKeys:
         # Bumped by every invalidation: a lookup that overlapped one does not cache its
         # answer, which may predate the change.
         self._generation = 0
+        # One database lookup per key at a time: concurrent requests with the same new key
+        # wait for it instead of each asking the database.
+        self._inflight: dict[str, asyncio.Task[KeyRecord | None]] = {}
         self._db: Database | None = None
         self._listener: asyncio.Task[None] | None = None
 
@@ -154,10 +157,13 @@ class VirtualKeys:
 
     async def aclose(self) -> None:
         listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+        tasks = [*self._inflight.values(), *([listener] if listener else [])]
+        self._inflight.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def lookup(self, key_hash: str, now: datetime) -> Principal:
         """The principal of the key whose secret hashes to `key_hash`; 401 when it is
@@ -166,7 +172,7 @@ class VirtualKeys:
         if record is None:
             if self._missing.get(key_hash):
                 raise invalid_key()
-            record = await self._load(key_hash)
+            record = await self._shared_load(key_hash)
         if record is None or not record.usable_at(now):
             raise invalid_key()
         return record.new_principal()
@@ -177,9 +183,26 @@ class VirtualKeys:
         if key_hash is None:
             self._found.clear()
             self._missing.clear()
+            self._inflight.clear()  # later requests must not join a lookup from before
         else:
             self._found.discard(key_hash)
             self._missing.discard(key_hash)
+            self._inflight.pop(key_hash, None)
+
+    async def _shared_load(self, key_hash: str) -> KeyRecord | None:
+        task = self._inflight.get(key_hash)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._load(key_hash))
+            self._inflight[key_hash] = task
+            task.add_done_callback(lambda done: self._forget_lookup(key_hash, done))
+        # Shielded: a client that goes away does not cancel the others' lookup.
+        return await asyncio.shield(task)
+
+    def _forget_lookup(self, key_hash: str, task: asyncio.Task[KeyRecord | None]) -> None:
+        if self._inflight.get(key_hash) is task:
+            del self._inflight[key_hash]
+        if not task.cancelled():
+            task.exception()  # retrieved, even when every waiter went away
 
     async def _load(self, key_hash: str) -> KeyRecord | None:
         if self._db is None:
@@ -224,6 +247,8 @@ class VirtualKeys:
                 return  # the state was closed: the gateway is stopping
             except StateUnavailable:
                 log.warning("key change listener lost the state store; resubscribing")
+            except Exception:
+                log.exception("key change listener failed; resubscribing")
             finally:
                 await subscription.aclose()
             while True:

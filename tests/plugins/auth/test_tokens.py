@@ -174,7 +174,7 @@ def test_refetches_are_rate_limited(serve_gateway, idp):
 
 def test_verified_tokens_are_cached_by_their_whole_hash(serve_gateway, idp):
     server = serve_gateway(jwt_toml(jwks_table(idp)))
-    token = idp.token(exp=int(time.time()) + 2)
+    token = idp.token(exp=int(time.time()) + 8)  # room for a loaded machine
     assert chat(server.base_url, token).choices
     # Same header and claims, another signature: the cached token must not vouch for it.
     head, body, signature = token.split(".")
@@ -257,3 +257,28 @@ def test_private_keys_are_refused_in_the_config():
 def test_tokens_are_told_from_keys():
     assert looks_like_jwt("eyJh.eyJz.c2ln") and looks_like_jwt("eyJh.eyJz.")
     assert not looks_like_jwt("sk-lg-abc_DEF-123") and not looks_like_jwt("a.b")
+
+
+def test_an_unreachable_jwks_is_503_until_it_answers(serve_gateway, idp):
+    down = BackgroundServer(Starlette()).url  # a port nobody listens on
+    table = (
+        f'jwks_url = "{down}/jwks", issuer = "{ISSUER}", audience = "{AUDIENCE}", '
+        'jwks_min_refetch = "0s"'
+    )
+    server = serve_gateway(jwt_toml(table))
+    token = idp.token()
+    with pytest.raises(openai.InternalServerError) as raised:
+        chat(server.base_url, token)
+    assert raised.value.status_code == 503 and raised.value.body["code"] == "auth_unavailable"
+    assert token not in raised.value.response.text
+
+
+def test_fetched_keys_outlive_an_identity_provider_outage(serve_gateway):
+    idp = IdentityProvider()
+    with idp.server:
+        extra = 'jwks_ttl = "0s", jwks_min_refetch = "0s"'  # refetch on every token
+        server = serve_gateway(jwt_toml(jwks_table(idp, extra)))
+        assert chat(server.base_url, idp.token()).choices
+    # The JWKS server is gone: fetches fail, the keys already fetched still verify.
+    assert chat(server.base_url, idp.token(sub="bob")).choices
+    assert idp.fetches == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -9,8 +11,12 @@ from datetime import UTC, datetime, timedelta
 import openai
 import pytest
 
-from litegate import Limits
+from litegate import GatewayError, Limits, Principal
 from litegate.db import Role, queries
+from litegate.db.queries import KEY_CHANGES_CHANNEL
+from litegate.plugins.auth import virtual_keys
+from litegate.plugins.auth.virtual_keys import KeyRecord, VirtualKeys
+from litegate.state import MemoryState, StateUnavailable
 
 from .conftest import Spy, chat, gateway_toml, new_key, revoke_and_announce
 
@@ -161,3 +167,77 @@ async def test_a_lookup_that_overlaps_a_change_is_not_cached(
     await gateway.authenticate(headers)
     assert len(virtual._found) == 1
     await gateway.aclose()
+
+
+async def test_concurrent_requests_with_a_new_key_share_one_lookup(
+    make_gateway, records, records_url, kv
+):
+    gateway = make_gateway(gateway_toml(records_url, kv, PREFIX))
+    await gateway.start()
+    virtual = gateway.plugins[0].virtual
+    _, secret = await new_key(records)
+    loads = 0
+    load = virtual._load
+
+    async def counted(key_hash: str):
+        nonlocal loads
+        loads += 1
+        await asyncio.sleep(0.05)
+        return await load(key_hash)
+
+    virtual._load = counted
+    principals = await asyncio.gather(
+        *(gateway.authenticate({"x-api-key": secret}) for _ in range(20))
+    )
+    assert loads == 1 and {p.kind for p in principals} == {"virtual"}
+    assert len({id(p) for p in principals}) == 20  # each call has its own principal
+    await gateway.aclose()
+
+
+async def test_a_failing_database_is_503_without_the_key(
+    make_gateway, records, records_url, kv, caplog
+):
+    gateway = make_gateway(gateway_toml(records_url, kv, PREFIX))
+    await gateway.start()
+    _, secret = await new_key(records)
+    db = await gateway.open_db()
+    await db.aclose()  # the database goes away under the gateway
+    with pytest.raises(GatewayError) as raised:
+        await gateway.authenticate({"authorization": f"Bearer {secret}"})
+    assert (raised.value.status, raised.value.code) == (503, "auth_unavailable")
+    assert secret not in raised.value.body().decode() and secret not in caplog.text
+    await gateway.aclose()
+
+
+async def test_the_listener_survives_a_broken_subscription(monkeypatch):
+    monkeypatch.setattr(virtual_keys, "RESUBSCRIBE_DELAY", 0.01)
+    keys = VirtualKeys(ttl=60, negative_ttl=5, size=10, negative_size=10)
+    record = KeyRecord(Principal("k", "virtual"), True, None, None, None)
+    keys._found.put("h1", record, 60)
+    state = MemoryState("t:")
+
+    class Broken:
+        async def __anext__(self):
+            raise StateUnavailable("the store went away")
+
+        def __aiter__(self):
+            return self
+
+        async def aclose(self):
+            pass
+
+    listener = asyncio.create_task(keys._listen(state, Broken()))
+    # Broken: the cache is emptied (changes may be missed), then it subscribes again.
+    while keys._generation < 2:
+        await asyncio.sleep(0.01)
+    assert len(keys._found) == 0
+    keys._found.put("h2", record, 60)
+    keys._found.put("h3", record, 60)
+    await state.publish(KEY_CHANGES_CHANNEL, b"h2")
+    while keys._found.get("h2") is not None:
+        await asyncio.sleep(0.01)
+    assert keys._found.get("h3") is record
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+    await state.aclose()
