@@ -141,11 +141,13 @@ class JWTConfig:
 
 @attrs.frozen
 class PublicKey:
-    """One verification key: its id (None for a PEM key), type ("RSA", "EC", "OKP")."""
+    """One verification key: its id (None for a PEM key), type ("RSA", "EC", "OKP"), and
+    the one algorithm it is for, when its JWK names one."""
 
     kid: str | None
     kty: str
     key: Any
+    alg: str | None = None
 
 
 def parse_public_key(text: str) -> PublicKey:
@@ -183,12 +185,16 @@ def parse_jwk(jwk: Any) -> PublicKey:
         raise ValueError(f"JWK key type {kty!r} is not accepted (RSA, EC or OKP only)")
     if "d" in jwk:
         raise ValueError("that JWK holds a private key; give the public key only")
+    if jwk.get("use", "sig") != "sig":
+        raise ValueError(f"JWK use {jwk.get('use')!r} is not for signatures")
     try:
         key = jwt.PyJWK(jwk).key
     except jwt.PyJWTError as exc:
         raise ValueError(f"unusable JWK: {exc}") from None
-    kid = jwk.get("kid")
-    return PublicKey(kid if isinstance(kid, str) else None, kty, key)
+    kid, alg = jwk.get("kid"), jwk.get("alg")
+    return PublicKey(
+        kid if isinstance(kid, str) else None, kty, key, alg if isinstance(alg, str) else None
+    )
 
 
 class JWKS:
@@ -312,7 +318,7 @@ class JWTVerifier:
             raise _reject("The token's signature algorithm is not accepted.")
         kid = header.get("kid")
         kid = kid if isinstance(kid, str) else None
-        candidates = await self._candidates(ALGORITHM_KEY_TYPES[algorithm], kid)
+        candidates = await self._candidates(algorithm, kid)
         if not candidates:
             if self.jwks is not None and not self.jwks.loaded:
                 raise GatewayError(
@@ -350,11 +356,14 @@ class JWTVerifier:
                 raise _reject("The token is invalid.") from None
         raise _reject("The token's signature does not verify.")
 
-    async def _candidates(self, kty: str, kid: str | None) -> list[PublicKey]:
+    async def _candidates(self, algorithm: str, kid: str | None) -> list[PublicKey]:
+        """The keys that may have signed a token with `algorithm` and `kid`: of the type
+        the algorithm needs, and not meant for another algorithm."""
         keys = list(self.inline)
         if self.jwks is not None:
             keys += await self.jwks.keys(kid)
-        keys = [key for key in keys if key.kty == kty]
+        kty = ALGORITHM_KEY_TYPES[algorithm]
+        keys = [key for key in keys if key.kty == kty and key.alg in (None, algorithm)]
         if kid is not None:
             named = [key for key in keys if key.kid == kid]
             # PEM keys have no id: they are tried for any token.

@@ -105,3 +105,23 @@ def test_narrowing_a_team_model_list():
     assert narrow_models(["a", "c"], ["a", "b*"]) == ("a",)
     assert narrow_models(["b-1", "b-2*"], ["b*"]) == ("b-1", "b-2*")
     assert narrow_models(["*"], ["a", "b*"]) == ("a", "b*")
+
+
+async def test_static_keys_may_act_for_a_team_org_and_user():
+    toml = TOML.replace(
+        '{ name = "ci-bot", key = "sk-ci-abcdef" }',
+        '{ name = "ci-bot", key = "sk-ci-abcdef", role = "team_admin", team = "t1", org = "o1", user = "u1" }',
+    )
+    plugin = Gateway.from_toml(toml, {}).plugins[0]
+    call = make_call(headers={"x-api-key": "sk-ci-abcdef"})
+    first = await run_hook(plugin, "authenticate", call=call)
+    assert (first.kind, first.role, first.team, first.org, first.user) == (
+        "static",
+        "team_admin",
+        "t1",
+        "o1",
+        "u1",
+    )
+    first.metadata["mark"] = 1
+    again = await run_hook(plugin, "authenticate", call=call)
+    assert again is not first and again.metadata == {}  # each call has its own principal

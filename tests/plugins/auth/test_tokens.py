@@ -282,3 +282,20 @@ def test_fetched_keys_outlive_an_identity_provider_outage(serve_gateway):
     # The JWKS server is gone: fetches fail, the keys already fetched still verify.
     assert chat(server.base_url, idp.token(sub="bob")).choices
     assert idp.fetches == 1
+
+
+def test_a_key_published_for_one_algorithm_verifies_no_other(serve_gateway, idp):
+    server = serve_gateway(jwt_toml(jwks_table(idp, 'algorithms = ["RS256", "PS256"]')))
+    assert chat(server.base_url, idp.token()).choices
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "exp": int(time.time()) + 60}
+    pss = jwt.encode(claims, idp.keys["k1"], algorithm="PS256", headers={"kid": "k1"})
+    assert "No signing key" in refused(server.base_url, pss)  # k1's JWK says RS256
+
+
+def test_encryption_keys_are_refused_in_the_config():
+    jwk = json.loads(
+        jwt.algorithms.RSAAlgorithm.to_jwk(rsa.generate_private_key(65537, 2048).public_key())
+    )
+    table = f'public_keys = [{json.dumps(json.dumps({**jwk, "use": "enc"}))}], issuer = "i", audience = "a"'
+    with pytest.raises(ConfigError, match="not for signatures"):
+        Gateway.from_toml(jwt_toml(table), {})
