@@ -135,7 +135,7 @@ class AuthPlugin:
         if not models_allowed(call.alias, principal.models):
             raise GatewayError(
                 403,
-                f"This API key may not use the model '{call.alias}'.",
+                f"This credential may not use the model '{call.alias}'.",
                 code="model_not_allowed",
                 param="model",
             )

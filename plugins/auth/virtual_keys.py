@@ -148,6 +148,14 @@ class VirtualKeys:
 
     async def connect(self, gateway: Gateway) -> None:
         """Open the database and start listening for key changes (from `startup`)."""
+        config = gateway.config
+        if config.state.kv == "memory:" and config.server.workers > 1:
+            log.warning(
+                '[state] kv = "memory:" with %d workers: a key revoked through one worker '
+                "stays cached in the others for up to %ss; use disk: or redis://",
+                config.server.workers,
+                self.ttl,
+            )
         self._db = await gateway.open_db()
         state = await gateway.open_state()
         subscription = await self._subscribe(state)
