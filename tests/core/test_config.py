@@ -121,7 +121,10 @@ def test_validators_name_their_field():
 
 def test_unknown_plugin_option_lists_known_keys():
     (problem,) = problems('[[pipeline]]\nplugin = "auth"\nmaster_key = "k"\nttl = 3\n')
-    assert problem == "pipeline[0].ttl: unknown key (known keys: master_key, keys)"
+    assert problem == (
+        "pipeline[0].ttl: unknown key (known keys: master_key, keys, virtual_keys, "
+        "key_cache_ttl, key_cache_size, negative_cache_ttl, negative_cache_size, jwt)"
+    )
 
 
 def test_unknown_model_key_lists_known_keys():
