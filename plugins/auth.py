@@ -23,6 +23,12 @@ class StaticKey:
     key: Secret
     #: What the key may do: "admin" or "member".
     role: str = "member"
+    #: The id of the team the key acts for (admin API scope for team_admin, member, viewer).
+    team: str | None = None
+    #: The id of the organization the key acts for (admin API scope for org_admin).
+    org: str | None = None
+    #: The id of the user the key acts for (a member's own keys).
+    user: str | None = None
 
 
 class AuthPlugin:
@@ -44,7 +50,17 @@ class AuthPlugin:
             if not static.key:
                 raise ValueError(f"keys entry {static.name!r} has an empty key")
             entries.append(
-                (static.key.reveal().encode(), Principal(static.name, "static", role=static.role))
+                (
+                    static.key.reveal().encode(),
+                    Principal(
+                        static.name,
+                        "static",
+                        role=static.role,
+                        team=static.team,
+                        org=static.org,
+                        user=static.user,
+                    ),
+                )
             )
         if not entries:
             raise ValueError(
@@ -66,7 +82,9 @@ class AuthPlugin:
                 found = principal
         if found is None:
             raise GatewayError(401, "Invalid API key.", code="invalid_api_key")
-        return Principal(found.id, found.kind, role=found.role)
+        return Principal(
+            found.id, found.kind, role=found.role, team=found.team, org=found.org, user=found.user
+        )
 
 
 def _presented_key(headers: object) -> str | None:
