@@ -176,8 +176,12 @@ class Admin:
 
     @staticmethod
     def within_scope(principal: Principal, owner: Owner, what: str) -> None:
-        """403 when a row would be placed outside the caller's scope."""
-        if not Scope.of(principal).reaches(owner):
+        """403 when a row would be placed outside the caller's scope (a member's keys stay
+        in its own team, too)."""
+        scope = Scope.of(principal)
+        if not scope.reaches(owner) or (
+            scope.level == "user" and owner.team not in (None, principal.team)
+        ):
             raise GatewayError(
                 403,
                 f"A {principal.role} can't place a {what} outside its own "

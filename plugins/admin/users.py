@@ -61,7 +61,7 @@ async def _placed(
 
 async def _create_user(admin: Admin, request: Request, principal: Principal) -> Response:
     values = validate(await admin.body(request), USER_FIELDS, partial=False)
-    if principal.role == "org_admin":
+    if principal.role == "org_admin" and "team_id" not in values:
         values.setdefault("org_id", principal.org)
     if principal.role == "team_admin":
         values.setdefault("team_id", principal.team)

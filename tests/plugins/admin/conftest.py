@@ -47,8 +47,13 @@ class World:
 
     def client(self, role: str = "master") -> httpx.Client:
         key = MASTER_KEY if role == "master" else ROLE_KEYS[role]
+        # A fresh connection per request: a kept-alive one the server times out while the
+        # test works with another client would fail at random on a loaded machine.
         return httpx.Client(
-            base_url=self.url + "/admin/v1", headers={"authorization": f"Bearer {key}"}
+            base_url=self.url + "/admin/v1",
+            headers={"authorization": f"Bearer {key}"},
+            limits=httpx.Limits(max_keepalive_connections=0),
+            timeout=30,
         )
 
 
