@@ -3,6 +3,7 @@ the audit trail and key-change announcements."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ from .rbac import Owner, Rights, Scope, actor
 from .schema import Field, dump
 
 __all__ = ["Admin", "not_found", "respond"]
+
+log = logging.getLogger("litegate.admin")
 
 #: Ids are UUID text; anything longer (or with a NUL) can't name a row.
 MAX_ID = 64
@@ -216,9 +219,11 @@ class Admin:
         after: dict[str, Any] | None,
         org_id: str | None,
     ) -> None:
+        who = actor(principal)
+        log.info("admin change: %s %s %s", who, action, row.id)
         await queries.append_audit(
             session,
-            actor=actor(principal),
+            actor=who,
             action=action,
             target_type=action.partition(".")[0],
             target_id=row.id,

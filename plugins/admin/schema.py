@@ -255,6 +255,8 @@ def json_schema(field: Field) -> dict[str, Any]:
         schema = {"type": "string", "enum": [member.value for member in ENUMS[kind]]}
     if field.nullable and not field.required and "type" in schema:
         schema["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
     schema["description"] = field.doc
     return schema
 
