@@ -17,7 +17,7 @@ from litegate.db.queries import Page, snapshot
 
 from .context import Admin, path_id, respond
 from .operation import Operation
-from .rbac import Scope
+from .rbac import GRANTS, Scope
 from .schema import BUDGET, ID, LIMITS, METADATA, TIMESTAMPS, Field, dump, object_schema, validate
 
 __all__ = ["KEY_FIELDS", "OPERATIONS", "SCHEMAS"]
@@ -144,6 +144,9 @@ async def _update_key(admin: Admin, request: Request, principal: Principal) -> R
             )
             admin.within_scope(principal, owner, "key")
             await _user_in_scope(admin, session, principal, values.get("user_id"))
+            # A key that leaves its team stops inheriting the team's bounds: what it
+            # inherited must now be spelled out, within the caller's rights.
+            values = {**{name: getattr(key, name) for name in GRANTS}, **values}
         values = (await admin.rights(session, principal)).check(values, fill=False)
         await queries.update_key(session, key.id, **values)
         await admin.audit(

@@ -26,7 +26,16 @@ import attrs
 from litegate import GatewayError, Principal
 from litegate.db import Organization, Role, Team
 
-__all__ = ["ACTIONS", "RANK", "Owner", "Rights", "Scope", "actor", "check_role_grant"]
+__all__ = [
+    "ACTIONS",
+    "GRANTS",
+    "RANK",
+    "Owner",
+    "Rights",
+    "Scope",
+    "actor",
+    "check_role_grant",
+]
 
 ADMIN, ORG_ADMIN, TEAM_ADMIN, MEMBER, VIEWER = (role.value for role in Role)
 EVERYONE = frozenset(role.value for role in Role)
