@@ -219,6 +219,8 @@ class Admin:
         after: dict[str, Any] | None,
         org_id: str | None,
     ) -> None:
+        if before is not None and before == after:
+            return  # nothing changed: nothing to record
         who = actor(principal)
         log.info("admin change: %s %s %s", who, action, row.id)
         await queries.append_audit(

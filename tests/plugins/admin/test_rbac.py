@@ -232,3 +232,22 @@ def test_grants_never_exceed_the_callers_rights(world):
         assert alice.post("/keys", json={"user_id": world.tom}).status_code == 403
         assert alice.post("/keys", json={"team_id": world.other}).status_code == 403
         assert alice.post("/keys", json={"rpm_limit": 1000}).status_code == 403
+
+
+def test_a_key_leaving_its_team_keeps_no_more_than_it_inherited(world):
+    with world.client() as master:
+        master.patch(f"/teams/{world.platform}", json={"allowed_models": ["m"], "rpm_limit": 10})
+        key = master.post("/keys", json={"team_id": world.platform, "user_id": world.alice})
+        assert key.json()["allowed_models"] is None  # inherits the team's
+    with world.client("member") as alice:
+        moved = alice.patch(f"/keys/{key.json()['id']}", json={"team_id": None})
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["allowed_models"] == ["m"] and moved.json()["rpm_limit"] == 10
+
+
+def test_a_change_that_changes_nothing_is_not_audited(world):
+    with world.client() as master:
+        key = master.post("/keys", json={"name": "same"}).json()
+        assert master.patch(f"/keys/{key['id']}", json={"name": "same"}).status_code == 200
+        actions = [e["action"] for e in master.get("/audit").json()["data"]]
+    assert actions == ["key.create"]
