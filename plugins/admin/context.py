@@ -4,6 +4,7 @@ the audit trail and key-change announcements."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,9 +34,17 @@ def respond(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
+_UUID = re.compile(r"[0-9a-fA-F-]{1,36}")
+
+
+def _shown(ident: str) -> str:
+    """An id as it may appear in a message: only id-shaped text is echoed, never what might
+    be a secret pasted in the wrong place."""
+    return f"'{ident}'" if _UUID.fullmatch(ident) else "(not an id)"
+
+
 def not_found(kind: str, ident: str) -> GatewayError:
-    shown = ident if len(ident) <= MAX_ID and ident.isprintable() else "(invalid id)"
-    return GatewayError(404, f"No {kind} with id '{shown}'.", code="not_found")
+    return GatewayError(404, f"No {kind} with id {_shown(ident)}.", code="not_found")
 
 
 def path_id(request: Request, name: str) -> str:
@@ -48,7 +57,7 @@ def path_id(request: Request, name: str) -> str:
 
 def _missing(param: str, kind: str, ident: str) -> GatewayError:
     return GatewayError(
-        400, f"'{param}': no {kind} with id '{ident}'.", code="invalid_value", param=param
+        400, f"'{param}': no {kind} with id {_shown(ident)}.", code="invalid_value", param=param
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -106,11 +107,14 @@ def validate(body: Any, fields: Sequence[Field], *, partial: bool) -> dict[str, 
     for name in body:
         if name not in writable:
             allowed = ", ".join(sorted(writable)) or "none"
+            # Only a name-like field is echoed (not, say, a secret sent as a name).
+            shown = name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name) else None
             raise GatewayError(
                 400,
-                f"Unknown field '{str(name)[:64]}' (allowed: {allowed}).",
+                f"Unknown field {repr(shown) if shown else '(not a field name)'} "
+                f"(allowed: {allowed}).",
                 code="unknown_field",
-                param=str(name)[:64],
+                param=shown,
             )
     values: dict[str, Any] = {}
     for name, field in writable.items():

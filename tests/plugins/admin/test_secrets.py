@@ -38,9 +38,13 @@ def test_secrets_stay_out_of_logs_audit_and_responses(serve_gateway, records_url
         client.patch(f"/admin/v1/keys/{rotated['id']}", json={"metadata": {"secret": secret}})
         audit = client.get("/admin/v1/audit").text
         later.append(audit)
-        bad = client.post("/admin/v1/keys", json={"name": secret * 20})
-        assert bad.status_code == 400
-        later.append(bad.text)
+        for body in ({"name": secret * 20}, {"team_id": secret}, {secret: 1}):
+            bad = client.post("/admin/v1/keys", json=body)
+            assert bad.status_code == 400
+            later.append(bad.text)
+        misplaced = client.get(f"/admin/v1/keys/{secret}")
+        assert misplaced.status_code == 404
+        later.append(misplaced.text)
 
     # Ours and the servers' (a driver's own DEBUG log of SQL parameters is out of scope).
     ours = [r for r in caplog.records if r.name.split(".")[0] in ("litegate", "hypercorn")]
