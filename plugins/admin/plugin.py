@@ -59,6 +59,12 @@ class AdminPlugin:
         self.config = config
 
     @hookimpl
+    async def startup(self, gateway: Gateway) -> None:
+        # Open (and migrate) the records database now: a bad `[state] db` stops start-up
+        # instead of failing the first admin request.
+        await gateway.open_db()
+
+    @hookimpl
     def routes(self, gateway: Gateway) -> Sequence[BaseRoute]:
         admin = Admin(
             gateway,
