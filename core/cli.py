@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import loader
+from . import cli_tenancy, loader
 from .config import GatewayConfig, load_config
 from .config_errors import ConfigError
 from .config_types import Secret
@@ -43,6 +43,7 @@ def _main(argv: list[str] | None) -> int:
     db = commands.add_parser("db", help="migrate the records database ([state] db)")
     db.add_argument("action", choices=["upgrade", "current"])
     db.add_argument("--config", "-c", default="pipeline.toml", type=Path)
+    cli_tenancy.add_commands(commands)
 
     args = parser.parse_args(argv)
     if args.command == "plugins":
@@ -59,6 +60,8 @@ def _main(argv: list[str] | None) -> int:
         from .db.cli import run as run_db
 
         return run_db(args.action, config)
+    if args.command in cli_tenancy.COMMANDS:
+        return cli_tenancy.run(args, config)
     from .server import serve as run_server
 
     host = args.host or config.server.host

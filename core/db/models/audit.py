@@ -28,6 +28,8 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(64))
+    #: The organization the target belongs to, if any: what an org_admin may list.
+    org_id: Mapped[str | None] = mapped_column(String(64), index=True)
     #: The target as it was and as it became, secrets masked (None: created / deleted).
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))

@@ -29,12 +29,19 @@ from .tenancy import (
     create_org,
     create_team,
     create_user,
+    delete_org,
+    delete_team,
+    delete_user,
+    dependents,
     get_org,
     get_team,
     get_user,
     list_orgs,
     list_teams,
     list_users,
+    update_org,
+    update_team,
+    update_user,
 )
 
 __all__ = [
@@ -57,6 +64,10 @@ __all__ = [
     "create_org",
     "create_team",
     "create_user",
+    "delete_org",
+    "delete_team",
+    "delete_user",
+    "dependents",
     "find_key",
     "generate_secret",
     "get_key",
@@ -77,4 +88,7 @@ __all__ = [
     "snapshot",
     "sum_spend",
     "update_key",
+    "update_org",
+    "update_team",
+    "update_user",
 ]

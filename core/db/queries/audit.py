@@ -71,12 +71,15 @@ async def append_audit(
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
     at: datetime | None = None,
+    org_id: str | None = None,
 ) -> AuditEntry:
+    """`org_id`: the organization the target belongs to (what an org_admin may list)."""
     entry = AuditEntry(
         actor=actor,
         action=action,
         target_type=target_type,
         target_id=target_id,
+        org_id=org_id,
         before=None if before is None else mask_secrets(before),
         after=None if after is None else mask_secrets(after),
         at=at or utcnow(),
@@ -94,9 +97,12 @@ async def list_audit(
     target_id: str | None = None,
     cursor: str | None = None,
     limit: int = 100,
+    org_id: str | None = None,
 ) -> Page[AuditEntry]:
     """Newest first (ids grow with every append)."""
     query = select(AuditEntry)
+    if org_id is not None:
+        query = query.where(AuditEntry.org_id == org_id)
     if actor is not None:
         query = query.where(AuditEntry.actor == actor)
     if target_type is not None:

@@ -9,10 +9,10 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import VirtualKey, utcnow
+from ..models import Team, User, VirtualKey, utcnow
 from .fields import apply_fields
 from .pages import Page, keyset_page
 
@@ -101,9 +101,18 @@ async def list_keys(
     include_revoked: bool = True,
     cursor: str | None = None,
     limit: int = 100,
+    org_id: str | None = None,
 ) -> Page[VirtualKey]:
-    """Oldest first, in pages (see `litegate.db.queries.pages`)."""
+    """Oldest first, in pages (see `litegate.db.queries.pages`). `org_id`: only keys whose
+    team or user belongs to that organization."""
     query = select(VirtualKey)
+    if org_id is not None:
+        query = query.where(
+            or_(
+                VirtualKey.team_id.in_(select(Team.id).where(Team.org_id == org_id)),
+                VirtualKey.user_id.in_(select(User.id).where(User.org_id == org_id)),
+            )
+        )
     if team_id is not None:
         query = query.where(VirtualKey.team_id == team_id)
     if user_id is not None:
