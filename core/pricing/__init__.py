@@ -157,7 +157,11 @@ class ModelPrice:
 
     def merged(self, override: Mapping[str, Any]) -> ModelPrice:
         """These prices with `override`'s non-None fields (same names) taking their place."""
-        changes = {k: v for k, v in override.items() if v is not None}
+        changes: dict[str, Any] = {
+            name: _money(value) if name in _MONEY_FIELDS else value
+            for name, value in override.items()
+            if value is not None
+        }
         return attrs.evolve(self, **changes) if changes else self
 
 
