@@ -152,11 +152,13 @@ def test_a_deployment_pricing_overrides_the_table(gateway):
 
 def test_refused_calls_are_recorded_at_no_cost(gateway):
     server, db = gateway
-    with openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as client:
-        with pytest.raises(openai.NotFoundError) as missing:
-            client.chat.completions.create(
-                model="no-such-model", messages=[{"role": "user", "content": "hi"}]
-            )
+    with (
+        openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as client,
+        pytest.raises(openai.NotFoundError) as missing,
+    ):
+        client.chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "hi"}]
+        )
     request_id = missing.value.response.headers["x-request-id"]
     row = wait_for(lambda: ledger_rows(db).get(request_id))
     assert row.status == "model_not_found" and row.cost == 0 and row.deployment is None
