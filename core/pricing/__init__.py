@@ -325,7 +325,8 @@ def _audio_seconds(response: Mapping[str, Any]) -> Decimal | None:
 
 def load_table(path: str | Path | None = None) -> PriceTable:
     """A table from our JSON format, or from LiteLLM's (converted on the way in)."""
-    data = json.loads(Path(path or DEFAULT_PATH).read_text(encoding="utf-8"))
+    path = Path(path or DEFAULT_PATH)
+    data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object")
     if isinstance(data.get("models"), dict):
@@ -334,7 +335,7 @@ def load_table(path: str | Path | None = None) -> PriceTable:
             {key: ModelPrice.from_dict(value) for key, value in models.items()},
             str(data.get("source", "")),
         )
-    return convert(data, source=Path(path).name)
+    return convert(data, source=path.name)
 
 
 @functools.cache
