@@ -222,12 +222,16 @@ class BudgetPlugin:
         delta = float(actual - estimate)
         state = self._state()
         for reservation in reservations:
-            if delta:
-                total = await state.incr_float(reservation.key, delta, reservation.ttl)
-            else:
-                total = _float(await state.get(reservation.key))
-            if actual:
-                await self._alert(reservation, total)
+            try:
+                if delta:
+                    total = await state.incr_float(reservation.key, delta, reservation.ttl)
+                else:
+                    total = _float(await state.get(reservation.key))
+                if actual:
+                    await self._alert(reservation, total)
+            except StateError as exc:
+                # The counter keeps the estimate; the ledger still has the real cost.
+                log.warning("budget of %s not settled: %s", reservation.budget.describe(), exc)
 
     async def _alert(self, reservation: Reservation, total: float) -> None:
         budget = reservation.budget

@@ -67,17 +67,18 @@ async def _create_team(url: str, **fields) -> str:
         await db.aclose()
 
 
-async def _post_many(url: str, token: str, count: int) -> list[httpx.Response]:
+async def _post_many(urls: list[str], token: str, count: int) -> list[httpx.Response]:
+    """`count` calls at once, spread over the gateways at `urls`."""
     limits = httpx.Limits(max_connections=count)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         return await asyncio.gather(
             *(
                 client.post(
-                    url + "/v1/chat/completions",
+                    urls[n % len(urls)] + "/v1/chat/completions",
                     json=ASK,
                     headers={"authorization": f"Bearer {token}"},
                 )
-                for _ in range(count)
+                for n in range(count)
             )
         )
 
@@ -88,17 +89,18 @@ def test_budget_race(serve_gateway, fake_openai, records_url, tmp_path, request)
     Each call reserves its estimate ($5: max_tokens=5 at $1, prompts free) before going
     upstream and the real cost is the same $5, so in-flight estimates allow nothing beyond
     the budget: at most floor($25 / $5) = 5 calls can hold a reservation, ever.
-    Runs on SQLite + diskcache and on PostgreSQL + Redis."""
+    Runs on SQLite + diskcache and on PostgreSQL + Redis, with two gateways (each with its
+    own plugins and connections) sharing the state and the records, the calls spread over
+    both."""
     if records_url.startswith("postgresql"):
         kv = request.getfixturevalue("redis_url")
     else:
         kv = f"disk:{tmp_path}/kv"
     team = asyncio.run(_create_team(records_url, max_budget=Decimal(5 * CALL_COST)))
     PrincipalsPlugin.extra["k-race"] = Principal("k-race", "test", team=team)
-    server = serve_gateway(
-        _toml(fake_openai.base_url, kv=kv, db=records_url, spend=True), plugins=PLUGINS
-    )
-    responses = asyncio.run(_post_many(server.url, "k-race", 50))
+    config = _toml(fake_openai.base_url, kv=kv, db=records_url, spend=True)
+    servers = [serve_gateway(config, plugins=PLUGINS) for _ in range(2)]
+    responses = asyncio.run(_post_many([s.url for s in servers], "k-race", 50))
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(200) == 5, statuses
     refused = [r for r in responses if r.status_code == 429]
