@@ -125,6 +125,7 @@ class BudgetPlugin:
         # (scope, id) -> (expires, lookup); seeded counter keys -> their seeding.
         self._rows: dict[tuple[str, str], tuple[float, asyncio.Task[Budget | None]]] = {}
         self._seeded: dict[str, asyncio.Task[None]] = {}
+        self._periods: dict[str | None, Period] = {}
         # alias -> the dearest price among its deployments (the estimate's, before routing).
         self._prices: dict[str, ModelPrice] = {}
 
@@ -189,7 +190,7 @@ class BudgetPlugin:
         now = datetime.now(UTC)
         done: list[Reservation] = []
         for budget in budgets:
-            period = current_period(budget.period, now)
+            period = self._period(budget.period, now)
             key = f"budget:{budget.scope}:{budget.id}:{period.tag}"
             reservation = Reservation(budget, key, period, period.ttl(now))
             await self._seed(reservation)
@@ -202,6 +203,13 @@ class BudgetPlugin:
                 raise _exceeded(budget, period, total)
             done.append(reservation)
         return tuple(done)
+
+    def _period(self, kind: str | None, now: datetime) -> Period:
+        # The same period serves every call until it ends: compute it once per period.
+        period = self._periods.get(kind)
+        if period is None or (period.resets_at is not None and now >= period.resets_at):
+            period = self._periods[kind] = current_period(kind, now)
+        return period
 
     # -- after the call: settle ---------------------------------------------------------
 

@@ -265,3 +265,74 @@ pricing = {{ input_per_million = 0, output_per_million = 1000000 }}
     assert getattr(refused.value, "code", None) == "budget_exceeded"
     Clock.now_value = datetime(2026, 5, 5, 0, 0, 1, tzinfo=UTC)
     assert gateway.chat_sync(**ask)["choices"][0]["message"]["content"] == "one two"
+
+
+async def test_a_refusal_gives_back_the_other_budgets_reservations(fake_openai, tmp_path):
+    from litegate import Gateway, GatewayError
+
+    budgets = """budgets = [
+  { scope = "user", id = "alice", max_budget = 100 },
+  { scope = "team", id = "t1", max_budget = 7, period = "weekly" },
+]"""
+    gateway = Gateway.from_toml(
+        _toml(fake_openai.base_url, kv="memory:", db=f"sqlite:///{tmp_path}/r.db", budget=budgets),
+        env={},
+        plugins=PLUGINS,
+    )
+    async with gateway:
+        state = await gateway.open_state()
+        week = current_period("weekly", datetime.now(UTC)).tag
+
+        async def ask() -> None:
+            principal = Principal("k-alice", "test", user="alice", team="t1")
+            call = gateway.new_call("chat", dict(ASK), principal=principal)
+            run = await gateway.run(call)
+            await run.finish()
+
+        await ask()
+        assert await state.get("budget:user:alice:all") == b"5"
+        assert await state.get(f"budget:team:t1:{week}") == b"5"
+        with pytest.raises(GatewayError) as refused:
+            await ask()
+        assert refused.value.code == "budget_exceeded" and "team 't1'" in refused.value.message
+        # The user budget's reservation for the refused call was given back.
+        assert await state.get("budget:user:alice:all") == b"5"
+        assert await state.get(f"budget:team:t1:{week}") == b"5"
+
+
+async def test_fail_open_or_closed_when_the_state_backend_fails(fake_openai, tmp_path):
+    from litegate import Gateway, GatewayError
+    from litegate.plugins.budget import BudgetPlugin
+    from litegate.state import StateUnavailable
+
+    for fail_open in (True, False):
+        budget = f"""fail_open = {str(fail_open).lower()}
+budgets = [{{ scope = "user", id = "alice", max_budget = 100 }}]"""
+        gateway = Gateway.from_toml(
+            _toml(
+                fake_openai.base_url, kv="memory:", db=f"sqlite:///{tmp_path}/r.db", budget=budget
+            ),
+            env={},
+            plugins=PLUGINS,
+        )
+        async with gateway:
+            state = await gateway.open_state()
+
+            async def down(*args, **kwargs):
+                raise StateUnavailable("Redis at redis://127.0.0.1:1/0 did not answer")
+
+            state._reserve = down  # type: ignore[method-assign]
+            plugin = next(p for p in gateway.plugins if isinstance(p, BudgetPlugin))
+            assert plugin.config.fail_open is fail_open
+            call = gateway.new_call(
+                "chat", dict(ASK), principal=Principal("k", "test", user="alice")
+            )
+            if fail_open:
+                run = await gateway.run(call)
+                await run.finish()
+                assert call.status == 200
+            else:
+                with pytest.raises(GatewayError) as refused:
+                    await gateway.run(call)
+                assert refused.value.status == 503
+                assert refused.value.code == "budget_unavailable"
