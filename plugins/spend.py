@@ -6,7 +6,8 @@ Calls are queued in memory as they finish and written by a background task, in b
 queue and the writer retries; calls are not slowed or failed. A full queue (`max_queue`)
 drops new rows and counts them: the `dropped` attribute and the OpenTelemetry counter
 ``litegate.spend.dropped``. Shutdown writes what is left. Inserts are idempotent on the
-request id, so a batch written twice adds no rows.
+request id, so a batch written twice adds no rows; a request id the client chose gets a
+random suffix in the ledger, so two calls under one such id are both recorded.
 
 Costs come from the `cost` plugin (``call.cost``); without it, from the shipped price table.
 """
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import secrets
 from collections import Counter, deque
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -207,6 +209,15 @@ def _cut(value: str | None, width: int) -> str | None:
     return value if value is None or len(value) <= width else value[:width]
 
 
+def _ledger_id(call: Call) -> str:
+    """The call's id, unique in the ledger. A gateway-made id is unique already; one the client
+    chose (its ``x-request-id``) may come again, and a second call under it must not vanish
+    from the ledger, so it gets a random suffix: ``<client id>:<8 hex>``."""
+    if call.headers.get("x-request-id") != call.id:
+        return call.id[: _WIDTHS["request_id"]]
+    return f"{call.id[: _WIDTHS['request_id'] - 9]}:{secrets.token_hex(4)}"
+
+
 def _entry(call: Call, status: str) -> SpendEntry:
     from litegate.db.queries.spend import SpendEntry
 
@@ -216,7 +227,7 @@ def _entry(call: Call, status: str) -> SpendEntry:
     deployment = call.deployment
     latency = call.latency
     return SpendEntry(
-        request_id=_cut(call.id, _WIDTHS["request_id"]) or "",
+        request_id=_ledger_id(call),
         alias=_cut(call.alias, _WIDTHS["alias"]) or "",
         status=_cut(status, _WIDTHS["status"]) or "",
         key_id=_cut(principal.id, _WIDTHS["id"]),

@@ -71,8 +71,8 @@ def test_calls_succeed_while_the_database_is_down(serve_gateway, records_url):
         during = [_call(server) for _ in range(3)]
         # The calls did not wait for the database (SQLite waits 5 s for a lock per write).
         assert time.monotonic() - started < 4.5
-        wait_for(lambda: plugin.counts["failed_writes"] >= 1)
-        assert plugin.queued == 3
+        # (A call's row is queued just after its response is sent: wait for it.)
+        wait_for(lambda: plugin.counts["failed_writes"] >= 1 and plugin.queued == 3)
     rows = wait_for(lambda: (r := ledger_rows(records_url)) and len(r) == 4 and r)
     assert set(during) <= rows.keys()
     assert all(row.cost > 0 and row.status == "success" for row in rows.values())
@@ -99,7 +99,8 @@ def test_a_full_queue_drops_and_counts(serve_gateway, tmp_path, monkeypatch):
     wait_for(lambda: first in ledger_rows(db))
     with database_outage(db):
         during = [_call(server) for _ in range(4)]
-        assert (plugin.dropped, metric.added, plugin.counts) == (2, [1, 1], plugin.counts)
+        wait_for(lambda: plugin.dropped == 2)
+        assert metric.added == [1, 1] and plugin.queued == 2
     rows = wait_for(lambda: (r := ledger_rows(db)) and len(r) == 3 and r)
     # The first two waited and were written; the last two were dropped.
     assert set(during[:2]) <= rows.keys() and not set(during[2:]) & rows.keys()
@@ -124,3 +125,18 @@ def test_batches(make_gateway, tmp_path, batch_size):
     rows = ledger_rows(db)
     assert len(rows) == 3
     assert {row.key_id for row in rows.values()} == {"in-process"}
+
+
+def test_a_reused_client_request_id_still_gets_its_own_rows(serve_gateway, tmp_path):
+    db = f"sqlite:///{tmp_path}/records.db"
+    server = serve_gateway(_toml(db, flush_interval="50ms"), plugins={})
+    for _ in range(2):
+        response = httpx.post(
+            server.url + "/v1/chat/completions",
+            json=ASK,
+            headers={"authorization": f"Bearer {KEY}", "x-request-id": "client-chosen-1"},
+            timeout=30,
+        )
+        assert response.headers["x-request-id"] == "client-chosen-1"
+    rows = wait_for(lambda: (r := ledger_rows(db)) and len(r) == 2 and r)
+    assert all(request_id.startswith("client-chosen-1:") for request_id in rows)
