@@ -35,7 +35,7 @@ import orjson
 
 from litegate import Call, Gateway, GatewayError, Principal, StashKey, Usage, hookimpl
 from litegate.config_types import Duration
-from litegate.pricing import ModelPrice, call_cost, cost_of, default_table
+from litegate.pricing import ModelPrice, call_cost, cost_of, default_table, load_table
 from litegate.state import State, StateError
 
 from ._alerts import Alerts
@@ -94,6 +94,8 @@ class _Runtime:
 class BudgetPlugin:
     @attrs.frozen
     class Config:
+        #: The price table for estimates: as the cost plugin's `prices` (keep them the same).
+        prices: str | None = None
         #: Budgets given here rather than in the database (static keys, fixed caps).
         budgets: list[StaticBudget] = attrs.field(factory=list)
         #: Also read the budgets set on virtual keys, users, teams and organizations.
@@ -135,7 +137,7 @@ class BudgetPlugin:
     async def startup(self, gateway: Gateway) -> None:
         self._runtime.gateway = gateway
         self._runtime.state = await gateway.open_state()
-        table = default_table()
+        table = load_table(self.config.prices) if self.config.prices else default_table()
         for alias, deployments in gateway.deployments.items():
             prices = [p for d in deployments if (p := table.for_deployment(d)) is not None]
             if prices:

@@ -336,3 +336,26 @@ budgets = [{{ scope = "user", id = "alice", max_budget = 100 }}]"""
                     await gateway.run(call)
                 assert refused.value.status == 503
                 assert refused.value.code == "budget_unavailable"
+
+
+def test_a_virtual_keys_budget_from_its_row(serve_gateway, fake_openai, tmp_path):
+    db_url = f"sqlite:///{tmp_path}/r.db"
+
+    async def make_key() -> str:
+        db = Database(db_url)
+        await db.upgrade()
+        await db.connect()
+        async with db.session() as session:
+            key, _secret = await queries.create_key(session, name="ci", max_budget=Decimal(9))
+        await db.aclose()
+        return key.id
+
+    key_id = asyncio.run(make_key())
+    PrincipalsPlugin.extra["k-virtual"] = Principal(key_id, "virtual")
+    server = serve_gateway(_toml(fake_openai.base_url, kv="memory:", db=db_url), plugins=PLUGINS)
+    url = server.url + "/v1/chat/completions"
+    headers = {"authorization": "Bearer k-virtual"}
+    assert httpx.post(url, json=ASK, headers=headers, timeout=30).status_code == 200
+    refused = httpx.post(url, json=ASK, headers=headers, timeout=30)
+    assert refused.status_code == 429
+    assert f"key '{key_id}'" in refused.json()["error"]["message"]
