@@ -34,7 +34,7 @@ import attrs
 import orjson
 
 from litegate import Call, Gateway, GatewayError, Principal, StashKey, Usage, hookimpl
-from litegate.config_types import Duration
+from litegate.config_types import Duration, Secret
 from litegate.pricing import ModelPrice, call_cost, cost_of, default_table, load_table
 from litegate.state import State, StateError
 
@@ -102,8 +102,9 @@ class BudgetPlugin:
         from_database: bool = True
         #: How long a budget read from the database is used before it is read again.
         cache_ttl: Duration = Duration(10)
-        #: Where alerts are POSTed (JSON). Unset: alerts are only logged.
-        webhook_url: str | None = None
+        #: Where alerts are POSTed (JSON). Unset: alerts are only logged. Treated as a secret
+        #: (webhook URLs often carry a token): never shown or logged.
+        webhook_url: Secret | None = None
         #: Fractions of a budget whose crossing sends an alert (once per period each).
         thresholds: list[float] = attrs.field(factory=lambda: [0.5, 0.8, 1.0])
         #: How long one webhook POST may take.
@@ -118,7 +119,8 @@ class BudgetPlugin:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.alerts = Alerts(config.webhook_url, float(config.webhook_timeout))
+        url = config.webhook_url.reveal() if config.webhook_url else None
+        self.alerts = Alerts(url, float(config.webhook_timeout))
         self._static: dict[tuple[str, str], Budget] = {
             (b.scope, b.id): Budget(b.scope, b.id, _decimal(b.max_budget), b.period)
             for b in config.budgets
