@@ -95,7 +95,8 @@ class ModelPrice:
     output: Decimal | None = None
     #: Prompt tokens read from the provider's prompt cache (default: `input`).
     cached_input: Decimal | None = None
-    #: Prompt tokens written to the cache (Anthropic); not in litegate's usage yet.
+    #: Prompt tokens written to the cache (Anthropic). Listed only: litegate's usage counts
+    #: them among the prompt tokens, which are charged at `input`.
     cache_write: Decimal | None = None
     #: Reasoning tokens, where priced apart from output (default: `output`).
     reasoning: Decimal | None = None

@@ -162,3 +162,26 @@ def test_refused_calls_are_recorded_at_no_cost(gateway):
     request_id = missing.value.response.headers["x-request-id"]
     row = wait_for(lambda: ledger_rows(db).get(request_id))
     assert row.status == "model_not_found" and row.cost == 0 and row.deployment is None
+
+
+def test_the_messages_api_gets_the_header_too(gateway):
+    import anthropic
+
+    server, db = gateway
+    with anthropic.Anthropic(base_url=server.url, api_key=KEY, max_retries=0) as client:
+        raw = client.messages.with_raw_response.create(
+            model="claude", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+        )
+    usage = raw.parse().usage
+    price = default_table().lookup("anthropic", "claude-3-5-sonnet-20241022")
+    assert price is not None and price.input is not None and price.output is not None
+    assert price.cached_input is not None
+    # Anthropic's input_tokens leave out the tokens read from and written to its prompt
+    # cache; writes are charged at the input price (the canonical usage folds them in).
+    cached = usage.cache_read_input_tokens or 0
+    written = usage.cache_creation_input_tokens or 0
+    cost = (usage.input_tokens + written) * price.input + cached * price.cached_input
+    cost = (cost + usage.output_tokens * price.output) / MILLION
+    assert Decimal(raw.headers["x-litegate-cost"]) == cost
+    request_id = raw.headers["x-request-id"]
+    assert wait_for(lambda: ledger_rows(db).get(request_id)).cost == cost
