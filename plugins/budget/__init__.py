@@ -325,7 +325,7 @@ class BudgetPlugin:
         if not self.config.seed_from_ledger:
             return
         task = self._seeded.get(reservation.key)
-        if task is None or (task.done() and task.exception() is not None):
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
             task = asyncio.ensure_future(self._seed_from_ledger(reservation))
             self._seeded[reservation.key] = task
         await asyncio.shield(task)
