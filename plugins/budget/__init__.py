@@ -130,6 +130,8 @@ class BudgetPlugin:
         self._rows: dict[tuple[str, str], tuple[float, asyncio.Task[Budget | None]]] = {}
         self._seeded: dict[str, asyncio.Task[None]] = {}
         self._periods: dict[str | None, Period] = {}
+        # Alert markers this process has seen set (so it checks each one once).
+        self._alerted: set[str] = set()
         # alias -> the dearest price among its deployments (the estimate's, before routing).
         self._prices: dict[str, ModelPrice] = {}
 
@@ -235,11 +237,12 @@ class BudgetPlugin:
         state = self._state()
         for reservation in reservations:
             try:
+                total = None
                 if delta:
                     total = await state.incr_float(reservation.key, delta, reservation.ttl)
-                else:
-                    total = _float(await state.get(reservation.key))
                 if actual:
+                    if total is None:
+                        total = _float(await state.get(reservation.key))
                     await self._alert(reservation, total)
             except StateError as exc:
                 # The counter keeps the estimate; the ledger still has the real cost.
@@ -254,6 +257,9 @@ class BudgetPlugin:
             if used + 1e-9 < threshold:
                 break
             marker = f"budget-alert:{budget.scope}:{budget.id}:{reservation.period.tag}:{threshold}"
+            if marker in self._alerted:
+                continue  # this process saw it sent: no need to ask the state backend again
+            self._alerted.add(marker)
             # Once per budget, period and threshold, whichever instance gets here first.
             if await self._state().incr(marker, 1, reservation.ttl) != 1:
                 continue
