@@ -1,4 +1,4 @@
-"""The `litegate` command: serve, check, plugins, db."""
+"""The `litegate` command: serve, check, plugins, db, spend, pricing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import cli_tenancy, loader
+from . import cli_spend, cli_tenancy, loader
 from .config import GatewayConfig, load_config
 from .config_errors import ConfigError
 from .config_types import Secret
@@ -45,7 +45,11 @@ def _main(argv: list[str] | None) -> int:
     db.add_argument("--config", "-c", default="pipeline.toml", type=Path)
     cli_tenancy.add_commands(commands)
 
+    cli_spend.add_commands(commands)
+
     args = parser.parse_args(argv)
+    if args.command in cli_spend.COMMANDS:
+        return cli_spend.run(args)
     if args.command == "plugins":
         return _plugins()
     try:

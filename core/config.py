@@ -30,7 +30,7 @@ from .config_types import (
     parse_duration,
     parse_secret,
 )
-from .deployment import DeploymentRouting
+from .deployment import DeploymentPricing, DeploymentRouting
 from .interpolate import interpolate
 
 __all__ = [
@@ -221,6 +221,9 @@ class _ModelCommon:
     drop_unsupported: bool = False
     #: Settings for the router plugin, as a sub-table: ``router = { weight = 3 }``.
     router: DeploymentRouting = attrs.field(factory=DeploymentRouting)
+    #: Prices for the cost plugin, over the shipped table's, as a sub-table:
+    #: ``pricing = { input_per_million = 2.5, output_per_million = 10 }``.
+    pricing: DeploymentPricing | None = None
 
 
 _MODEL_COMMON_KEYS = tuple(field.name for field in attrs.fields(_ModelCommon))
@@ -243,6 +246,7 @@ class ModelEntry:
     router: DeploymentRouting
     adapter: type
     options: Any
+    pricing: DeploymentPricing | None = None
 
 
 @attrs.frozen
@@ -436,6 +440,7 @@ def _model_entries(
                 router=common.router,
                 adapter=adapter,
                 options=options,
+                pricing=common.pricing,
             )
         )
     return entries

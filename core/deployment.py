@@ -9,7 +9,7 @@ import attrs
 from .config_types import Secret
 from .transport import UpstreamClient
 
-__all__ = ["Deployment", "DeploymentRouting"]
+__all__ = ["Deployment", "DeploymentPricing", "DeploymentRouting"]
 
 
 @attrs.frozen
@@ -19,6 +19,39 @@ class DeploymentRouting:
     #: This deployment's share of its alias's calls under the "shuffle" strategy, relative
     #: to the other deployments' weights.
     weight: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+
+
+@attrs.frozen
+class DeploymentPricing:
+    """`[[models]].pricing`: this deployment's prices, over the shipped table's (the cost
+    plugin reads them; a price left out comes from the table)."""
+
+    #: USD per million prompt tokens.
+    input_per_million: float | None = None
+    #: USD per million completion tokens.
+    output_per_million: float | None = None
+    #: USD per million prompt tokens read from the provider's prompt cache.
+    cached_input_per_million: float | None = None
+    #: USD per million reasoning tokens, where priced apart from output.
+    reasoning_per_million: float | None = None
+    #: USD per generated image.
+    per_image: float | None = None
+    #: USD per second of audio.
+    per_second: float | None = None
+    #: USD per million characters of speech input.
+    per_million_characters: float | None = None
+
+    def price_fields(self) -> dict[str, float | None]:
+        """The prices under the field names of `litegate.pricing.ModelPrice`."""
+        return {
+            "input": self.input_per_million,
+            "output": self.output_per_million,
+            "cached_input": self.cached_input_per_million,
+            "reasoning": self.reasoning_per_million,
+            "image": self.per_image,
+            "second": self.per_second,
+            "character": self.per_million_characters,
+        }
 
 
 @attrs.define(slots=True, eq=False)
@@ -42,3 +75,5 @@ class Deployment:
     client: UpstreamClient | None = None
     #: Its `[[models]].router` settings.
     routing: DeploymentRouting = attrs.field(factory=DeploymentRouting)
+    #: Its `[[models]].pricing` (None: the shipped table's prices).
+    pricing: DeploymentPricing | None = None

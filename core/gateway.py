@@ -127,6 +127,7 @@ class Gateway:
                 options=entry.options,
                 drop_unsupported=entry.drop_unsupported,
                 routing=entry.router,
+                pricing=entry.pricing,
             )
             if api_base and getattr(adapter, "uses_http", True):
                 deployment.client = self.transports.client(api_base, entry.max_connections)

@@ -27,7 +27,9 @@ class SpendRow(Base):
     )
 
     id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
-    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    #: The call's request id: unique, so a batch written twice (a retry after a commit
+    #: whose answer was lost) adds no rows.
+    request_id: Mapped[str] = mapped_column(String(64), index=True, unique=True)
     key_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     user_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     team_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))

@@ -146,3 +146,41 @@ async def test_an_empty_range_and_bad_dimensions(ledger):
             team_id="' OR 1=1 --",
         )
     assert hostile == []
+
+
+async def test_inserts_are_idempotent_on_the_request_id(db):
+    # A batch written again (its commit's answer was lost) adds nothing.
+    async with db.session() as session:
+        await queries.insert_spend(session, LEDGER[:3])
+    async with db.session() as session:
+        await queries.insert_spend(session, LEDGER)
+    async with db.session() as session:
+        rows = (await session.execute(select(SpendRow))).scalars().all()
+    assert sorted(row.request_id for row in rows) == [f"req-{n}" for n in range(1, 6)]
+
+
+async def test_total_spend_and_reports(db, ledger):
+    from litegate.db.queries.spend import report_csv, report_rows, total_spend
+
+    async with db.session() as session:
+        assert await total_spend(session, team_id="t1") == Decimal("1.6234717891")
+        assert await total_spend(session, team_id="t1", start=DAY2.date()) == Decimal("1.5")
+        totals = await queries.sum_spend(
+            session, by=["team", "day"], start=DAY1.date(), end=DAY2.date()
+        )
+    rows = report_rows(totals, ["team", "day"])
+    assert rows[0] == {
+        "team": "t1",
+        "day": "2025-01-30",
+        "cost": 0.1234717891,
+        "requests": 2,
+        "prompt_tokens": 200,
+        "completion_tokens": 40,
+        "cached_tokens": 10,
+    }
+    assert report_csv(totals, ["team", "day"]).splitlines() == [
+        "team,day,cost,requests,prompt_tokens,completion_tokens,cached_tokens",
+        "t1,2025-01-30,0.1234717891,2,200,40,10",
+        "t1,2025-01-31,1.5,1,100,20,5",
+        "t2,2025-01-30,0.0000000001,1,100,20,5",
+    ]
