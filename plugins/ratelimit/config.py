@@ -66,7 +66,7 @@ class RateLimitConfig:
     #: (the same limits, per worker), "closed" refuses calls with 503 and ``Retry-After``.
     on_unavailable: str = attrs.field(default="open", validator=_one_of(ON_UNAVAILABLE))
     #: Longest wait for the store per call before the `on_unavailable` policy applies.
-    store_timeout: Duration = Duration(0.5)
+    store_timeout: Duration = Duration(1)
     #: After the store failed, how long calls skip it (and use the policy) before trying
     #: it again.
     store_retry: Duration = Duration(5)

@@ -54,8 +54,10 @@ class Store:
         return self.clock() < self._down_until
 
     async def connect(self) -> None:
-        """Open the store now (at start-up), so the first call does not wait for it."""
-        await self._shared()
+        """Open the store now (at start-up), so the first call does not wait for it. Not
+        bound by `timeout`: the first open imports and connects (the backends' own
+        connect timeouts bound it), and start-up is no call's latency."""
+        await self._shared(at_startup=True)
 
     async def run(self, operation: Callable[[State], Awaitable[T]]) -> tuple[T, State]:
         """`operation` on the shared store, or per the policy when that is unavailable;
@@ -89,13 +91,13 @@ class Store:
             if state is not self.local:
                 self._failed(exc)
 
-    async def _shared(self) -> State | None:
+    async def _shared(self, *, at_startup: bool = False) -> State | None:
         if self._state is not None and not self.down:
             return self._state
         if self.down or self._gateway is None:
             return None
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(None if at_startup else self.timeout):
                 self._state = await self._gateway.open_state()
         except (StateError, TimeoutError) as exc:
             self._failed(exc)

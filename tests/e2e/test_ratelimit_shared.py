@@ -1,0 +1,124 @@
+"""One limit, however many processes enforce it: a 60-requests-per-minute key limit holds
+across 2 Hypercorn workers sharing the disk store, and across 2 gateway processes sharing
+the real Redis. Real `litegate serve` processes, real sockets.
+
+GCRA admits a burst of `limit` at once and refills one request per second after it, so a
+burst of 90 requests that takes T seconds admits at most 60 + T (and, when counted right,
+no fewer than 60). A store nobody shares would admit up to 60 per process instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .test_routing_shared import serve
+
+KEY = "sk-ratelimit-shared-0123456789"
+LIMIT = 60
+BURST = 90
+
+
+def config(kv: str, prefix: str = "litegate:") -> str:
+    return f"""
+[state]
+kv = "{kv}"
+prefix = "{prefix}"
+
+[[pipeline]]
+plugin = "auth"
+keys = [{{ name = "app", key = "{KEY}" }}]
+
+[[pipeline]]
+plugin = "ratelimit"
+key_limits = {{ rpm = {LIMIT} }}
+
+[[models]]
+name = "m"
+provider = "mock"
+"""
+
+
+def call(client: httpx.Client, url: str) -> int:
+    response = client.post(
+        url + "/v1/chat/completions",
+        json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"authorization": f"Bearer {KEY}"},
+        timeout=20,
+    )
+    if response.status_code == 429:
+        assert int(response.headers["retry-after"]) >= 1
+    return response.status_code
+
+
+def burst(urls: list[str]) -> tuple[int, float]:
+    """`BURST` calls spread over `urls`, 8 at a time: (how many got 200, seconds taken)."""
+    # No keep-alive: a new connection per call, so the calls spread over the workers.
+    with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as client:
+        begun = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            targets = [urls[i % len(urls)] for i in range(BURST)]
+            statuses = list(pool.map(lambda url: call(client, url), targets))
+        elapsed = time.monotonic() - begun
+    print(f"{statuses.count(200)} of {BURST} admitted in {elapsed:.2f}s")
+    assert set(statuses) <= {200, 429}, statuses
+    return statuses.count(200), elapsed
+
+
+def assert_one_limit(admitted: int, elapsed: float) -> None:
+    assert LIMIT - 1 <= admitted <= LIMIT + math.ceil(elapsed), (admitted, elapsed)
+    if elapsed < 3:  # the usual case: within 5% of the limit
+        assert admitted <= LIMIT * 1.05
+
+
+def test_a_60_rpm_limit_holds_across_two_workers_on_the_disk_store(tmp_path: Path):
+    path = tmp_path / "pipeline.toml"
+    path.write_text(config(f"disk:{tmp_path / 'kv'}"))
+    with serve(path, workers=2) as url:
+        admitted, elapsed = burst([url])
+    assert_one_limit(admitted, elapsed)
+
+
+@pytest.mark.services
+def test_a_60_rpm_limit_holds_across_two_gateways_sharing_redis(tmp_path: Path, redis_url):
+    path = tmp_path / "pipeline.toml"
+    prefix = f"test-{uuid.uuid4().hex}:"
+    path.write_text(config(redis_url, prefix))
+    try:
+        with serve(path, workers=1) as one, serve(path, workers=1) as two:
+            admitted, elapsed = burst([one, two])
+    finally:
+        asyncio.run(forget(redis_url, prefix))
+    assert_one_limit(admitted, elapsed)
+
+
+def test_with_redis_unreachable_each_gateway_limits_on_its_own(tmp_path: Path):
+    from litegate.testing import free_port
+
+    path = tmp_path / "pipeline.toml"
+    path.write_text(config(f"redis://127.0.0.1:{free_port()}/0"))
+    with serve(path, workers=1) as url:
+        begun = time.monotonic()
+        admitted, elapsed = burst([url])
+        assert time.monotonic() - begun < 30  # no call waited for the missing store
+    assert_one_limit(admitted, elapsed)  # fail open: the same limit, counted in the process
+
+
+async def forget(redis_url: str, prefix: str) -> None:
+    """Delete the keys under `prefix` (this test's own), never anything else."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
