@@ -233,3 +233,31 @@ def test_bad_options_are_config_errors():
     for options in bad:
         with pytest.raises(ConfigError):
             Gateway.from_toml(f'[[pipeline]]\nplugin = "ratelimit"\n{options}\n{MODELS}', {})
+
+
+def test_the_toml_examples_in_the_docs_load():
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).parents[2] / "docs" / "ratelimits.md"
+    blocks = re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 2
+    env = {"LITEGATE_MASTER_KEY": "sk-m-123456", "CI_KEY": "sk-ci-123456", "OPENAI_API_KEY": "x"}
+    for block in blocks:
+        toml = block if "[[models]]" in block else block + MODELS
+        gateway = Gateway.from_toml(toml, env)
+        assert any(isinstance(p, RateLimitPlugin) for p in gateway.plugins)
+
+
+def test_the_commented_example_in_pipeline_example_toml_loads():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "pipeline.example.toml").read_text(encoding="utf-8")
+    start = text.index('# plugin = "ratelimit"') - len("# [[pipeline]]\n")
+    lines = []
+    for line in text[start:].splitlines():
+        if not line.startswith("# "):
+            break
+        lines.append(line[2:])
+    gateway = Gateway.from_toml("\n".join(lines) + "\n" + MODELS, {})
+    assert isinstance(gateway.plugins[0], RateLimitPlugin)
