@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Sequence
 
@@ -100,15 +99,16 @@ def rules_for(config: RateLimitConfig, call: Call) -> list[Rule]:
 
 
 async def take(state: State, rules: Sequence[Rule], estimate: int, lease: float) -> Taken | Refusal:
-    """Take every window and slot `rules` ask for on `state`, or none of them: on a
-    refusal, what was already taken is given back."""
+    """Take every window and slot `rules` ask for on `state`, or none of them. The windows
+    are taken in one atomic step (`State.windows_acquire`); slots come first, one by one,
+    and are released again when the windows refuse."""
     taken = Taken(estimate=estimate)
     for rule in rules:
         if rule.limits.max_parallel is not None:
             key = rule.key("parallel")
             token = await state.slot_acquire(key, rule.limits.max_parallel, lease)
             if token is None:
-                await give_back(state, taken)
+                await release(state, taken)
                 return Refusal(rule, "parallel", rule.limits.max_parallel, 1.0)
             taken.slots.append((key, token))
     wanted: list[tuple[Rule, str, str, int, int]] = []
@@ -117,35 +117,30 @@ async def take(state: State, rules: Sequence[Rule], estimate: int, lease: float)
             wanted.append((rule, "requests", rule.key("rpm"), rule.limits.rpm, 1))
         if rule.limits.tpm is not None:
             wanted.append((rule, "tokens", rule.key("tpm"), rule.limits.tpm, estimate))
-    windows = await asyncio.gather(
-        *(state.window_acquire(key, limit, WINDOW, cost) for _, _, key, limit, cost in wanted)
+    if not wanted:
+        return taken
+    windows = await state.windows_acquire(
+        [(key, limit, WINDOW, cost) for _, _, key, limit, cost in wanted]
     )
-    refusals = []
-    for (rule, kind, key, limit, _cost), window in zip(wanted, windows, strict=True):
-        if not window.allowed:
-            refusals.append(Refusal(rule, kind, limit, window.retry_after))
-            continue
+    refusals = [
+        Refusal(rule, kind, limit, window.retry_after)
+        for (rule, kind, _, limit, _), window in zip(wanted, windows, strict=True)
+        if not window.allowed
+    ]
+    if refusals:
+        await release(state, taken)
+        return max(refusals, key=lambda refusal: refusal.retry_after)
+    for (_, kind, key, limit, _), window in zip(wanted, windows, strict=True):
         if kind == "tokens":
             taken.token_windows.append((key, limit))
         tightest = taken.tightest.get(kind)
         if tightest is None or (window.remaining, limit) < (tightest[1].remaining, tightest[0]):
             taken.tightest[kind] = (limit, window)
-    if refusals:
-        await asyncio.gather(
-            *(
-                state.window_adjust(key, limit, WINDOW, -cost)
-                for (_, _, key, limit, cost), window in zip(wanted, windows, strict=True)
-                if window.allowed and cost
-            )
-        )
-        taken.token_windows.clear()
-        await give_back(state, taken)
-        return max(refusals, key=lambda refusal: refusal.retry_after)
     return taken
 
 
-async def give_back(state: State, taken: Taken) -> None:
-    """Release the slots `taken` holds (its windows stay charged)."""
+async def release(state: State, taken: Taken) -> None:
+    """Release the slots `taken` holds."""
     slots, taken.slots = taken.slots, []
     for key, token in slots:
         await state.slot_release(key, token)
@@ -153,12 +148,11 @@ async def give_back(state: State, taken: Taken) -> None:
 
 async def settle(state: State, taken: Taken, actual: int) -> None:
     """Release the slots and charge the tokens windows `actual - estimate` more."""
-    await give_back(state, taken)
+    await release(state, taken)
     delta = actual - taken.estimate
     if delta:
-        await asyncio.gather(
-            *(state.window_adjust(key, limit, WINDOW, delta) for key, limit in taken.token_windows)
-        )
+        for key, limit in taken.token_windows:
+            await state.window_adjust(key, limit, WINDOW, delta)
 
 
 def reset_text(seconds: float) -> str:

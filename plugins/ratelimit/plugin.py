@@ -99,6 +99,8 @@ class RateLimitPlugin:
             actual = taken.estimate  # no usage reported, or the client left mid-answer
         else:
             actual = 0  # the call never got an answer: its tokens are given back
+        if not taken.slots and (actual == taken.estimate or not taken.token_windows):
+            return  # nothing to give back or settle
 
         async def settle(on: State) -> None:
             await limits.settle(on, taken, actual)
