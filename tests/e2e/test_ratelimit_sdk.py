@@ -72,10 +72,12 @@ def test_429_with_retry_after_names_the_limit(client):
 
 def test_streams_settle_their_tokens_with_the_real_usage(client):
     # Each stream is estimated at ~408 tokens and uses ~7: unsettled, the third would fail.
-    for _ in range(3):
-        with client.chat.completions.create(
+    for remaining in ("3", "2", "1"):
+        raw = client.chat.completions.with_raw_response.create(
             model="fast", messages=MESSAGES, max_tokens=400, stream=True
-        ) as stream:
+        )
+        assert raw.headers["x-ratelimit-remaining-requests"] == remaining
+        with raw.parse() as stream:
             assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     raw = client.chat.completions.with_raw_response.create(
         model="fast", messages=MESSAGES, max_tokens=1
