@@ -120,3 +120,24 @@ def test_a_parallel_slot_is_freed_when_the_client_gives_up(server, client, fake_
         except openai.RateLimitError:
             assert time.monotonic() < deadline, "the slot was never freed"
             time.sleep(0.05)
+
+
+def test_the_anthropic_messages_api_is_limited_too(server):
+    import anthropic
+
+    with anthropic.Anthropic(base_url=server.url, api_key=KEY, max_retries=0) as claude:
+        raw = claude.messages.with_raw_response.create(
+            model="fast", max_tokens=50, messages=[{"role": "user", "content": "Say hello"}]
+        )
+        assert raw.parse().content
+        assert raw.headers["x-ratelimit-limit-requests"] == "4"
+        assert 930 < int(raw.headers["x-ratelimit-remaining-tokens"]) < 950  # ~58 estimated
+        for _ in range(3):
+            claude.messages.create(
+                model="fast", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+            )
+        with pytest.raises(anthropic.RateLimitError) as raised:
+            claude.messages.create(
+                model="fast", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+            )
+    assert int(raised.value.response.headers["retry-after"]) >= 1
