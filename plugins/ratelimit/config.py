@@ -14,9 +14,9 @@ ON_UNAVAILABLE = ("open", "closed")
 TOKENIZERS = ("auto", "heuristic")
 
 
-def _positive(_instance: Any, attribute: Any, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise ValueError(f"{attribute.name}: expected a positive integer or no value, got {value}")
+def _not_negative(_instance: Any, attribute: Any, value: int | None) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"{attribute.name}: expected 0 or more (or no value), got {value}")
 
 
 def _one_of(choices: tuple[str, ...]) -> Any:
@@ -29,14 +29,15 @@ def _one_of(choices: tuple[str, ...]) -> Any:
 
 @attrs.frozen
 class RateLimits:
-    """One scope's limits, written as an inline table: ``{ rpm = 60, tpm = 40000 }``."""
+    """One scope's limits, written as an inline table: ``{ rpm = 60, tpm = 40000 }``.
+    A kind left out is not limited; 0 admits nothing."""
 
     #: Requests per minute.
-    rpm: int | None = attrs.field(default=None, validator=_positive)
+    rpm: int | None = attrs.field(default=None, validator=_not_negative)
     #: Tokens (prompt + completion) per minute: estimated before the call, settled after.
-    tpm: int | None = attrs.field(default=None, validator=_positive)
+    tpm: int | None = attrs.field(default=None, validator=_not_negative)
     #: Requests in flight at once.
-    max_parallel: int | None = attrs.field(default=None, validator=_positive)
+    max_parallel: int | None = attrs.field(default=None, validator=_not_negative)
 
 
 @attrs.frozen

@@ -12,7 +12,17 @@ from litegate.state import State, Window
 
 from .config import RateLimitConfig, RateLimits
 
-__all__ = ["WINDOW", "Refusal", "Rule", "Taken", "rules_for", "take"]
+__all__ = [
+    "WINDOW",
+    "Refusal",
+    "Rule",
+    "Taken",
+    "release",
+    "reset_text",
+    "rules_for",
+    "settle",
+    "take",
+]
 
 #: Requests and tokens are counted per minute.
 WINDOW = 60.0
@@ -102,6 +112,15 @@ async def take(state: State, rules: Sequence[Rule], estimate: int, lease: float)
     """Take every window and slot `rules` ask for on `state`, or none of them. The windows
     are taken in one atomic step (`State.windows_acquire`); slots come first, one by one,
     and are released again when the windows refuse."""
+    for rule in rules:
+        # A limit of 0 admits nothing (a blocked key, a retired alias).
+        for kind, limit in (
+            ("requests", rule.limits.rpm),
+            ("tokens", rule.limits.tpm),
+            ("parallel", rule.limits.max_parallel),
+        ):
+            if limit is not None and limit < 1:
+                return Refusal(rule, kind, 0, WINDOW)
     taken = Taken(estimate=estimate)
     for rule in rules:
         if rule.limits.max_parallel is not None:

@@ -67,7 +67,7 @@ class RateLimitPlugin:
         if any(rule.limits.tpm is not None for rule in rules):
             estimate = self.estimator.estimate(call.endpoint, call.alias, call.request)
             for rule in rules:
-                if rule.limits.tpm is not None and estimate > rule.limits.tpm:
+                if rule.limits.tpm is not None and 0 < rule.limits.tpm < estimate:
                     raise _too_large(rule, rule.limits.tpm, estimate)
         lease = float(self.config.slot_lease)
 
@@ -118,6 +118,13 @@ def _headers(taken: Taken) -> dict[str, str]:
 
 
 def _refused(refusal: Refusal) -> GatewayError:
+    if refusal.limit == 0:  # waiting does not help: no Retry-After, so SDKs do not retry
+        return GatewayError(
+            429,
+            f"No calls are allowed for {refusal.rule.describe()} "
+            f"(a limit of 0 {_KIND_WORDS[refusal.kind]}).",
+            code="rate_limit_exceeded",
+        )
     wait = max(1, math.ceil(refusal.retry_after))
     message = (
         f"Rate limit reached for {refusal.rule.describe()}: "

@@ -103,6 +103,17 @@ async def test_a_keys_own_limits_replace_the_default_kind_by_kind(limiter):
     assert await count(plugin, [chat(principal("plain")) for _ in range(4)]) == 1  # parallel 1
 
 
+async def test_a_limit_of_zero_admits_nothing(limiter):
+    plugin = await limiter("key_limits = { rpm = 5 }\naliases = { n = { rpm = 0 } }")
+    assert not await admitted(plugin, chat(principal("a"), model="n"))
+    for limits in ({"rpm": 0}, {"tpm": 0}, {"max_parallel": 0}):
+        with pytest.raises(GatewayError) as raised:
+            await run_hook(plugin, "pre_call", call=chat(principal("zero", **limits)))
+        assert raised.value.status == 429 and "a limit of 0" in raised.value.message
+        assert "retry-after" not in raised.value.headers
+    assert await admitted(plugin, chat(principal("zero")))
+
+
 async def test_named_key_limits(limiter):
     plugin = await limiter("key_limits = { rpm = 5 }\nkeys = { ci-bot = { rpm = 1 } }")
     assert await count(plugin, [chat(principal("ci-bot")) for _ in range(3)]) == 1
@@ -225,7 +236,7 @@ def test_bad_options_are_config_errors():
     from litegate import ConfigError
 
     bad = [
-        "key_limits = { rpm = 0 }",
+        "key_limits = { rpm = -1 }",
         'on_unavailable = "maybe"',
         'tokenizer = "exact"',
         "aliases = { m = { rpd = 5 } }",
