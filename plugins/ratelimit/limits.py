@@ -80,9 +80,9 @@ def _merge(own: Limits | None, default: RateLimits) -> RateLimits:
     if own is None:
         return default
     return RateLimits(
-        rpm=default.rpm if own.rpm is None else own.rpm,
-        tpm=default.tpm if own.tpm is None else own.tpm,
-        max_parallel=default.max_parallel if own.max_parallel is None else own.max_parallel,
+        rpm=default.rpm if own.rpm is None else max(0, own.rpm),
+        tpm=default.tpm if own.tpm is None else max(0, own.tpm),
+        max_parallel=default.max_parallel if own.max_parallel is None else max(0, own.max_parallel),
     )
 
 
