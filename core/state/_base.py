@@ -14,6 +14,7 @@ import asyncio
 import math
 import secrets
 import weakref
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -65,6 +66,28 @@ def gcra(
         return None, allowed, base - now
     new_tat = max(new_tat, now)
     return new_tat, allowed, new_tat - now
+
+
+def gcra_all(
+    items: Sequence[tuple[str, int, float, float]],
+    now: float,
+    read: Callable[[str], float | None],
+    write: Callable[[str, float | None], None],
+) -> list[tuple[bool, float]]:
+    """`gcra` over several windows, all or nothing: each ``(key, limit, window, cost)``
+    is stored (through `write`, None meaning delete) only when every one was allowed.
+    The memory and disk backends run this inside one atomic step; ``WINDOWS`` in
+    `_redis.py` is it in Lua."""
+    results, updates = [], []
+    for key, limit, window, cost in items:
+        new_tat, allowed, level = gcra(read(key), now, limit, window, cost, False)
+        results.append((allowed, level))
+        updates.append((key, new_tat))
+    if all(allowed for allowed, _ in results):
+        for key, new_tat in updates:
+            if new_tat is not None:
+                write(key, new_tat if new_tat > now else None)
+    return results
 
 
 def window_result(
@@ -247,6 +270,29 @@ class State(abc.ABC):
         allowed, level = await self._window(self.prefix + key, limit, window, cost, now, False)
         return window_result(allowed, level, limit, window, cost, False)
 
+    async def windows_acquire(
+        self, requests: Sequence[tuple[str, int, float, int]], now: float | None = None
+    ) -> list[Window]:
+        """`window_acquire` for several windows in one atomic step, all or nothing: each
+        ``(key, limit, window, cost)`` is taken only if every one of them has room. One
+        transaction (disk) or one script (Redis) instead of one per window, and no window
+        is ever taken and given back. The answers come in order; each one's `allowed` says
+        whether that window had room (when any had not, none was taken, and the others'
+        `remaining` is what they would have had). Keys must be distinct."""
+        items = []
+        for key, limit, window, cost in requests:
+            _check_rate(limit, window)
+            if cost < 0:
+                raise ValueError(f"cost must not be negative, got {cost!r} (use window_adjust)")
+            items.append((self.prefix + key, limit, window, float(cost)))
+        if len({item[0] for item in items}) != len(items):
+            raise ValueError("windows_acquire: each key may appear once")
+        results = await self._windows(items, now) if items else []
+        return [
+            window_result(allowed, level, limit, window, cost, False)
+            for (allowed, level), (_, limit, window, cost) in zip(results, items, strict=True)
+        ]
+
     async def window_adjust(
         self, key: str, limit: int, window: float, delta: int, now: float | None = None
     ) -> Window:
@@ -335,6 +381,12 @@ class State(abc.ABC):
         self, key: str, limit: int, window: float, cost: float, now: float | None, force: bool
     ) -> tuple[bool, float]:
         """Apply `gcra` atomically; return its ``(allowed, level)``."""
+
+    @abc.abstractmethod
+    async def _windows(
+        self, items: Sequence[tuple[str, int, float, float]], now: float | None
+    ) -> list[tuple[bool, float]]:
+        """Apply `gcra_all` atomically; return its answers."""
 
     @abc.abstractmethod
     async def _slot_acquire(self, key: str, limit: int, lease: float, token: str) -> bool: ...

@@ -19,7 +19,7 @@ import collections
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from ._base import (
     as_float,
     as_int,
     gcra,
+    gcra_all,
     number_text,
     over_limit,
 )
@@ -151,6 +152,24 @@ class DiskState(State):
                 else:
                     self._cache.delete(key)
             return allowed, level
+
+    async def _windows(
+        self, items: Sequence[tuple[str, int, float, float]], now: float | None
+    ) -> list[tuple[bool, float]]:
+        with _guard(self.directory), self._cache.transact():
+            now = time.time() if now is None else now
+
+            def read(key: str) -> float | None:
+                value = self._cache.get(key)
+                return None if value is None else as_float(value, key)
+
+            def write(key: str, tat: float | None) -> None:
+                if tat is None:
+                    self._cache.delete(key)
+                else:
+                    self._cache.set(key, tat, expire=tat - now)
+
+            return gcra_all(items, now, read, write)
 
     async def _slot_acquire(self, key: str, limit: int, lease: float, token: str) -> bool:
         with _guard(self.directory), self._cache.transact():

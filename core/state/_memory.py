@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from ._base import State, StateError, Subscription, as_float, as_int, gcra, number_text, over_limit
+from ._base import (
+    State,
+    StateError,
+    Subscription,
+    as_float,
+    as_int,
+    gcra,
+    gcra_all,
+    number_text,
+    over_limit,
+)
 
 __all__ = ["MemoryState"]
 
@@ -109,6 +120,23 @@ class MemoryState(State):
             else:
                 self._data.pop(key, None)
         return allowed, level
+
+    async def _windows(
+        self, items: Sequence[tuple[str, int, float, float]], now: float | None
+    ) -> list[tuple[bool, float]]:
+        now = time.time() if now is None else now
+
+        def read(key: str) -> float | None:
+            value, _ = self._entry(key)
+            return None if value is None else as_float(value, key)
+
+        def write(key: str, tat: float | None) -> None:
+            if tat is None:
+                self._data.pop(key, None)
+            else:
+                self._put(key, tat, tat - now)
+
+        return gcra_all(items, now, read, write)
 
     async def _slot_acquire(self, key: str, limit: int, lease: float, token: str) -> bool:
         now = time.time()

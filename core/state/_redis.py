@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -94,6 +94,41 @@ end
 return {{allowed and 1 or 0, string.format('%.17g', new_tat - now)}}
 """
 
+# `gcra_all` in _base.py, in Lua: several windows, all or nothing. ARGV: now, then limit,
+# window, cost for each key.
+WINDOWS = f"""
+local now = tonumber(ARGV[1])
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local answers, tats, all_allowed = {{}}, {{}}, true
+for i = 1, #KEYS do
+  local window = tonumber(ARGV[3 * i])
+  local cost = tonumber(ARGV[3 * i + 1])
+  local interval = window / tonumber(ARGV[3 * i - 1])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '')
+  local base = now
+  if tat and tat > now then base = tat end
+  local new_tat = base + cost * interval
+  local allowed = new_tat - now <= window + {EPSILON!r}
+  local level = base - now
+  if allowed and cost ~= 0 then
+    level = new_tat - now
+    tats[i] = new_tat
+  else
+    all_allowed = all_allowed and allowed
+  end
+  answers[i] = {{allowed and 1 or 0, string.format('%.17g', level)}}
+end
+if all_allowed then
+  for i, new_tat in pairs(tats) do
+    redis.call('SET', KEYS[i], string.format('%.17g', new_tat),
+               'PX', math.ceil((new_tat - now) * 1000))
+  end
+end
+return answers
+"""
 # A sorted set of tokens scored by their lease's end (server clock, ms). ARGV: limit,
 # lease ms, token.
 SLOT = """
@@ -132,6 +167,7 @@ class RedisState(State):
         self._reserve_script = client.register_script(RESERVE)
         self._cas_script = client.register_script(CAS)
         self._window_script = client.register_script(WINDOW)
+        self._windows_script = client.register_script(WINDOWS)
         self._slot_script = client.register_script(SLOT)
 
     @classmethod
@@ -199,6 +235,16 @@ class RedisState(State):
                 keys=[key], args=[*args, "1" if force else "0"]
             )
         return bool(allowed), float(level)
+
+    async def _windows(
+        self, items: Sequence[tuple[str, int, float, float]], now: float | None
+    ) -> list[tuple[bool, float]]:
+        args: list[str | int] = ["" if now is None else repr(float(now))]
+        for _, limit, window, cost in items:
+            args += [limit, repr(float(window)), repr(float(cost))]
+        with _guard():
+            answers = await self._windows_script(keys=[item[0] for item in items], args=args)
+        return [(bool(allowed), float(level)) for allowed, level in answers]
 
     async def _slot_acquire(self, key: str, limit: int, lease: float, token: str) -> bool:
         with _guard():
