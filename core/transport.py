@@ -12,16 +12,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
 
 import aiohttp
 
 __all__ = [
+    "UPSTREAM_HEADERS",
     "TransportPool",
     "UpstreamClient",
     "UpstreamConnectionError",
     "UpstreamResponse",
     "UpstreamTimeout",
 ]
+
+
+#: Extra headers for the upstream requests made from the current context: a plugin's
+#: ``call_scope`` sets them for one call (the `tracing` plugin's W3C ``traceparent``). They
+#: are added to every adapter's own headers without overriding them. Never client secrets.
+UPSTREAM_HEADERS: ContextVar[Mapping[str, str] | None] = ContextVar(
+    "litegate_upstream_headers", default=None
+)
 
 
 class UpstreamTimeout(Exception):
@@ -121,6 +131,9 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         """POST `body` to base_url + path; return once the status and headers arrived."""
         timeout = self._timeout(total_timeout, connect_timeout, read_timeout)
+        extra = UPSTREAM_HEADERS.get()
+        if extra:
+            headers = {**extra, **headers}
         try:
             resp = await self._session().post(
                 self.base_url + path, data=body, headers=headers, timeout=timeout
