@@ -1,7 +1,8 @@
 """The ASGI app for any ASGI server: ``hypercorn "litegate.asgi:app"``.
 
 The config path comes from ``LITEGATE_CONFIG`` (default ``pipeline.toml``). A bad config
-prints its problems and exits with status 2 -- no traceback.
+prints its problems and exits with status 2 -- no traceback. Unless ``[server] reload`` is
+"off", the app reloads the file in place (`litegate.reload`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from .app import create_app
 from .config_errors import ConfigError
 from .gateway import Gateway
+from .reload import ReloadableApp
 
 __all__ = ["app"]
 
@@ -29,10 +31,14 @@ def _build() -> object:
         )
     path = os.environ.get("LITEGATE_CONFIG", "pipeline.toml")
     try:
-        built = create_app(Gateway.from_config(path))
+        gateway = Gateway.from_config(path)
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
         raise SystemExit(2) from None
+    if gateway.config.server.reload == "off":
+        built: object = create_app(gateway)
+    else:  # the same app behind a swappable reference (see litegate.reload)
+        built = ReloadableApp(path, gateway)
     _tune_gc()
     return built
 

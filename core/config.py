@@ -125,6 +125,11 @@ class ServerConfig:
     keep_alive_timeout: Duration = Duration(5)
     #: On shutdown, how long requests in flight may take to finish.
     graceful_timeout: Duration = Duration(10)
+    #: Hot reload of this file (see docs/observability.md): "off"; "signal" (on SIGHUP and
+    #: ``POST /admin/v1/config/reload``); "watch" (also whenever the file changes).
+    reload: str = attrs.field(
+        default="signal", validator=attrs.validators.in_(("off", "signal", "watch"))
+    )
 
     @port.validator
     def _check_port(self, _attr: Any, value: int) -> None:
