@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from .asgi_io import send_bytes
 from .errors import GatewayError
 from .gateway import Gateway
+from .logs import REQUEST_ID
 from .messages_api import CountTokensEndpoint, MessagesEndpoint
 from .routes import HealthEndpoint, ModelEndpoint, ModelsEndpoint, ReadyEndpoint, UploadEndpoint
 
@@ -181,7 +182,8 @@ class RequestIdMiddleware:
                 request_id = value
         if request_id is None:
             request_id = uuid.uuid4().hex.encode()
-        scope["litegate.request_id"] = request_id.decode()
+        scope["litegate.request_id"] = text_id = request_id.decode()
+        REQUEST_ID.set(text_id)  # for log records (litegate.logs); each request is a task
         header = (b"x-request-id", request_id)
 
         async def send_with_id(message: dict[str, Any]) -> None:

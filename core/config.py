@@ -130,6 +130,9 @@ class ServerConfig:
     reload: str = attrs.field(
         default="signal", validator=attrs.validators.in_(("off", "signal", "watch"))
     )
+    #: The gateway's own log records on stderr: "text", or "json" (one object per line,
+    #: with the request id and trace id of the request being served).
+    log_format: str = attrs.field(default="text", validator=attrs.validators.in_(("text", "json")))
 
     @port.validator
     def _check_port(self, _attr: Any, value: int) -> None:

@@ -36,6 +36,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from litegate import Call, StashKey, hookimpl
 from litegate.config_types import Secret
+from litegate.logs import TRACE_ID as LOG_TRACE_ID
 from litegate.transport import UPSTREAM_HEADERS
 
 from .access_log import TRACE_ID
@@ -137,7 +138,8 @@ class TracingPlugin:
         call.stash[_SPAN] = span
         context = span.get_span_context()
         if context.is_valid:
-            call.stash[TRACE_ID] = format(context.trace_id, "032x")
+            call.stash[TRACE_ID] = trace_id = format(context.trace_id, "032x")
+            LOG_TRACE_ID.set(trace_id)  # the gateway's log records carry it (litegate.logs)
         token = None
         if self.config.propagate:
             carrier: dict[str, str] = {}

@@ -42,6 +42,17 @@ def total(text: str, name: str, **labels: str) -> float:
     )
 
 
+def scrape_when(url: str, ready) -> str:
+    """/metrics once `ready(text)`: a call is counted just after its response went out."""
+    deadline = time.monotonic() + 10
+    while True:
+        response = httpx.get(url + "/metrics", headers=ADMIN, timeout=10)
+        assert response.status_code == 200
+        if ready(response.text) or time.monotonic() > deadline:
+            return response.text
+        time.sleep(0.05)
+
+
 def chat(url: str, model: str, key: str = MASTER, **extra) -> httpx.Response:
     return httpx.post(
         url + "/v1/chat/completions",
@@ -63,9 +74,7 @@ def test_metrics_after_traffic(serve_gateway, fake_openai):
     assert chat(server.url, "gpt", key=MEMBER_KEY, stream=True).status_code == 200
     assert chat(server.url, "broken").status_code >= 500
     assert chat(server.url, "no-such-model").status_code == 404
-    response = httpx.get(server.url + "/metrics", headers=ADMIN, timeout=10)
-    assert response.status_code == 200
-    text = response.text
+    text = scrape_when(server.url, lambda t: total(t, "litegate_requests_total") == 6)
     assert (
         total(text, "litegate_requests_total", model="gpt", provider="openai", status_class="2xx")
         == 4
@@ -116,7 +125,7 @@ def test_tenant_labels_and_circuit_states(serve_gateway, fake_openai):
     )
     assert chat(server.url, "flaky", key=MEMBER_KEY).status_code >= 500
     assert chat(server.url, "fine").status_code == 200
-    text = httpx.get(server.url + "/metrics", headers=ADMIN, timeout=10).text
+    text = scrape_when(server.url, lambda t: total(t, "litegate_requests_total") == 2)
     assert total(text, "litegate_requests_total", key="member-key") == 1
     assert total(text, "litegate_deployment_circuit_open", deployment="flaky#0") == 1
     assert total(text, "litegate_deployment_circuit_open", deployment="fine#0") == 0
@@ -171,7 +180,7 @@ def test_two_workers_metrics_are_the_sum_of_both(tmp_path):
         per_worker = list(metrics_dir.glob("counter_*.db"))
         assert len(per_worker) == 2, "one worker served everything"
         for _ in range(4):  # whichever worker answers, the sum of both
-            text = httpx.get(url + "/metrics", headers=ADMIN, timeout=10).text
+            text = scrape_when(url, lambda t: total(t, "litegate_requests_total") >= sent)
             assert total(text, "litegate_requests_total", model="demo", status_class="2xx") == sent
     finally:
         process.terminate()

@@ -3,6 +3,8 @@ fallback, a stream; the client's traceparent is the parent and goes upstream."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -34,8 +36,16 @@ def serve_traced(serve_gateway, extra: str, *models: str, options: str = ""):
     return server, exporter
 
 
-def spans_by_name(exporter: InMemorySpanExporter) -> dict[str, object]:
-    return {span.name: span for span in exporter.get_finished_spans()}
+def finished(exporter: InMemorySpanExporter, name: str) -> list:
+    """The spans named `name`, once there are any: a call's span ends just after the
+    response went out (the events run then), so the client may see it first."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        spans = [s for s in exporter.get_finished_spans() if s.name == name]
+        if spans:
+            return spans
+        time.sleep(0.02)
+    raise AssertionError(f"no span {name!r}")
 
 
 def assert_no_secrets(exporter: InMemorySpanExporter) -> None:
@@ -65,7 +75,7 @@ def test_a_chat_call_has_the_gen_ai_attributes(serve_gateway, fake_openai):
         timeout=30,
     )
     assert response.status_code == 200, response.text
-    [span] = [s for s in exporter.get_finished_spans() if s.name == "chat gpt"]
+    [span] = finished(exporter, "chat gpt")
     attributes = span.attributes
     assert attributes["gen_ai.operation.name"] == "chat"
     assert attributes["gen_ai.provider.name"] == "openai"
@@ -108,7 +118,7 @@ def test_a_failed_attempt_and_its_fallback_are_child_spans(serve_gateway, fake_o
         timeout=30,
     )
     assert response.status_code == 200, response.text
-    [call_span] = [s for s in exporter.get_finished_spans() if s.name == "chat m"]
+    [call_span] = finished(exporter, "chat m")
     attempts = sorted(
         (s for s in exporter.get_finished_spans() if s.name.startswith("attempt ")),
         key=lambda s: s.attributes["litegate.attempt"],
@@ -145,7 +155,7 @@ def test_a_stream_is_one_span_ending_with_the_stream(serve_gateway, fake_openai)
         assert response.status_code == 200
         body = response.read().decode()
     assert "[DONE]" in body
-    [span] = [s for s in exporter.get_finished_spans() if s.name == "chat gpt"]
+    [span] = finished(exporter, "chat gpt")
     assert span.attributes["litegate.stream"] is True
     assert span.attributes["gen_ai.usage.output_tokens"] > 0
     assert tuple(span.attributes["gen_ai.response.finish_reasons"]) == ("stop",)
@@ -163,7 +173,7 @@ def test_a_failed_call_is_an_error_span(serve_gateway, fake_openai):
         timeout=30,
     )
     assert response.status_code >= 500
-    [span] = [s for s in exporter.get_finished_spans() if s.name == "chat bad"]
+    [span] = finished(exporter, "chat bad")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"]
     assert span.attributes["http.response.status_code"] == response.status_code
