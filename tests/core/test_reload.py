@@ -236,3 +236,73 @@ def test_mask_config_hides_secret_looking_values():
     masked = mask_config(raw)
     assert "hunter2" not in str(masked) and "sk-123" not in str(masked) and "abc" not in str(masked)
     assert masked["models"][0]["timeout"] == 3 and masked["models"][0]["name"] == "m"
+
+
+def test_a_stream_in_flight_finishes_on_the_old_config(start):
+    slow = '\n[[models]]\nname = "slow"\nprovider = "mock"\nchunk_delay = "300ms"\n'
+    server = start(config("watch", "demo") + slow)
+    with httpx.stream(
+        "POST",
+        server.url + "/v1/chat/completions",
+        headers=ADMIN,
+        json={
+            "model": "slow",
+            "stream": True,
+            "messages": [{"role": "user", "content": "one two three four five six seven eight"}],
+        },
+        timeout=60,
+    ) as response:
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        next(lines)  # the stream is under way on generation 1
+        # The new config drops the "slow" alias altogether.
+        server.write(config("watch", "demo", "fresh"))
+        wait_for(lambda: server.chat("fresh").status_code == 200)
+        rest = list(lines)
+    assert "data: [DONE]" in rest
+    assert server.chat("slow").status_code == 404
+    assert server.status()["generation"] == 2
+
+
+async def test_the_old_gateway_closes_when_its_last_request_ends(tmp_path):
+    import asyncio
+
+    from litegate import Gateway
+    from litegate.reload import ReloadableApp
+
+    path = tmp_path / "pipeline.toml"
+    slow = '\n[[models]]\nname = "slow"\nprovider = "mock"\nlatency = "500ms"\n'
+    path.write_text(config("signal", "demo") + slow)
+    old = Gateway.from_config(path)
+    app = ReloadableApp(path, old)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        body = {"model": "slow", "messages": [{"role": "user", "content": "x"}]}
+        pending = asyncio.ensure_future(
+            client.post("/v1/chat/completions", json=body, headers=ADMIN)
+        )
+        await asyncio.sleep(0.2)
+        assert app.current.active == 1
+        path.write_text(config("signal", "demo", "fresh"))
+        assert await app.reload("test")
+        assert app.gateway is not old and old.ready  # still serving its request
+        response = await pending
+        assert response.status_code == 200
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            if not old.ready:
+                break
+        assert not old.ready  # closed once its last request ended
+        fresh = await client.post(
+            "/v1/chat/completions",
+            json={"model": "fresh", "messages": [{"role": "user", "content": "x"}]},
+            headers=ADMIN,
+        )
+        assert fresh.status_code == 200
+        # Invalid: refused, the running one stays.
+        path.write_text("not toml [")
+        current = app.gateway
+        assert not await app.reload("test")
+        assert app.gateway is current
+        assert app.last_error is not None and "Expected" in app.last_error["message"]
+    await app.gateway.aclose()
