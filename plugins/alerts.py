@@ -107,6 +107,10 @@ class AlertsPlugin:
                 await task
         for client in self._client:
             await client.aclose()
+        # A gateway may start again (in-process use): it gets fresh ones.
+        self._client.clear()
+        self._state.clear()
+        self._watchers.clear()
 
     @hookimpl
     def on_success(self, call: Call) -> None:

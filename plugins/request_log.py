@@ -79,6 +79,7 @@ class RequestLogPlugin:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._tasks.clear()
         if self.queue:
             await self.flush(await gateway.open_db())
 

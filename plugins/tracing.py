@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from litegate import Call, StashKey, hookimpl
+from litegate import Call, Deployment, Gateway, StashKey, hookimpl
 from litegate.config_types import Secret
 from litegate.logs import TRACE_ID as LOG_TRACE_ID
 from litegate.transport import UPSTREAM_HEADERS
@@ -116,6 +116,16 @@ class TracingPlugin:
             )
             self.provider.add_span_processor(processor)
         self.tracer = self.provider.get_tracer("litegate")
+        #: Deployment id -> deployment, filled at start-up (for the attempt spans).
+        self.deployments: dict[str, Deployment] = {}
+
+    @hookimpl
+    def startup(self, gateway: Gateway) -> None:
+        self.deployments.update(
+            (deployment.id, deployment)
+            for group in gateway.deployments.values()
+            for deployment in group
+        )
 
     @hookimpl
     def call_scope(self, call: Call) -> AbstractAsyncContextManager[None]:
@@ -180,7 +190,7 @@ class TracingPlugin:
         if not call.attempts or call.deployment is None:
             return
         context = trace.set_span_in_context(parent)
-        by_id = {call.deployment.id: call.deployment}
+        by_id = self.deployments or {call.deployment.id: call.deployment}
         origin = call.started_at - call.started  # perf_counter -> epoch seconds
         for number, attempt in enumerate(call.attempts, 1):
             deployment = by_id.get(attempt.deployment)

@@ -128,6 +128,8 @@ def test_a_failed_attempt_and_its_fallback_are_child_spans(serve_gateway, fake_o
     assert failed.status.status_code is StatusCode.ERROR
     assert failed.attributes["http.response.status_code"] >= 500
     assert failed.attributes["error.type"]
+    assert failed.attributes["gen_ai.request.model"] == "error-500"
+    assert failed.attributes["gen_ai.provider.name"] == "openai"
     assert fallback.status.status_code is StatusCode.UNSET
     assert fallback.attributes["http.response.status_code"] == 200
     assert all(a.parent.span_id == call_span.context.span_id for a in attempts)
