@@ -14,6 +14,7 @@ unless `tenant_labels` is on. ``/metrics`` needs an admin or viewer caller, or t
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
 from typing import Any
@@ -69,14 +70,118 @@ class MetricsPlugin:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        #: Where prometheus_client keeps every worker's values (multiprocess mode), if set.
-        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        # In multiprocess mode the values live in files, not in a registry: scrapes read
-        # the files. Otherwise each plugin (each Gateway) has its own registry.
-        self.registry = CollectorRegistry()
-        registry = None if self.multiprocess_dir else self.registry
-        tenant = ["key", "team"] if config.tenant_labels else []
-        labels = ["model", "provider", "endpoint", *tenant]
+        tenant = bool(config.tenant_labels)
+        #: Where prometheus_client keeps every worker's values (multiprocess mode), if so.
+        self.multiprocess_dir = _multiprocess_dir()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Under `litegate serve`: one set of metrics per process, kept across reloads.
+            self.metrics = _process_instruments(tenant, files=bool(self.multiprocess_dir))
+        else:  # tests, the in-process API: each Gateway counts for itself
+            self.metrics = _Instruments(CollectorRegistry(), tenant)
+        self.otel = _OtelMetrics(config) if config.exporter != "none" else None
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    @hookimpl
+    def call_scope(self) -> _InFlight:
+        return _InFlight(self.metrics.in_flight)
+
+    @hookimpl
+    def on_success(self, call: Call) -> None:
+        self._record(call, None)
+
+    @hookimpl
+    def on_failure(self, call: Call, error: GatewayError) -> None:
+        self._record(call, error)
+
+    @hookimpl
+    def routes(self, gateway: Gateway) -> list[BaseRoute]:
+        async def scrape(_request: Request, _principal: Principal | None = None) -> Response:
+            for deployment, alias, is_open in circuit_states(gateway):
+                self.metrics.circuit_open.labels(deployment, alias).set(1 if is_open else 0)
+            return Response(self.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+        protected = guarded(gateway, scrape, roles=self.config.roles)
+        token = self.config.metrics_token.reveal().encode() if self.config.metrics_token else None
+
+        async def endpoint(request: Request) -> Response:
+            if self.config.public:
+                return await scrape(request)
+            if token is not None:
+                presented = request.headers.get("authorization", "")
+                if presented[:7].lower() == "bearer " and hmac.compare_digest(
+                    presented[7:].strip().encode(), token
+                ):
+                    return await scrape(request)
+            return await protected(request)
+
+        return [Route(self.config.path, endpoint, methods=["GET"])]
+
+    @hookimpl
+    def shutdown(self) -> None:
+        if self.otel is not None:
+            self.otel.shutdown()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        """The Prometheus text: every worker's values in multiprocess mode."""
+        registry = self.metrics.registry
+        if registry is None:
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
+        return generate_latest(registry)
+
+    def _labels(self, call: Call) -> list[str]:
+        deployment = call.deployment
+        # Only configured aliases become label values: a client can send any model name.
+        model = deployment.alias if deployment is not None else "none"
+        labels = [model, deployment.provider if deployment else "none", call.endpoint]
+        if self.config.tenant_labels:
+            principal = call.principal
+            labels += [principal.id if principal else "", principal.team or "" if principal else ""]
+        return labels
+
+    def _record(self, call: Call, error: GatewayError | None) -> None:
+        labels = self._labels(call)
+        status = call.status or (error.status if error else 200)
+        self.metrics.requests.labels(*labels, f"{status // 100}xx").inc()
+        if error is not None:
+            self.metrics.errors.labels(*labels, error.code or error.type).inc()
+        if call.latency is not None:
+            self.metrics.latency.labels(*labels).observe(call.latency)
+        if call.stream and call.ttft is not None:
+            self.metrics.ttft.labels(*labels).observe(call.ttft)
+        usage = call.usage
+        if usage is not None:
+            if usage.prompt_tokens:
+                self.metrics.tokens.labels(*labels, "input").inc(usage.prompt_tokens)
+            if usage.completion_tokens:
+                self.metrics.tokens.labels(*labels, "output").inc(usage.completion_tokens)
+        if call.cost:
+            self.metrics.cost.labels(*labels).inc(call.cost)
+        if call.cache_hit:
+            self.metrics.cache_hits.labels(*labels).inc()
+        provider = labels[1]
+        for attempt in call.attempts:
+            attempt_status = attempt.status or 500
+            self.metrics.attempts.labels(
+                attempt.deployment, provider, f"{attempt_status // 100}xx"
+            ).inc()
+        if self.otel is not None:
+            self.otel.record(call, labels, status, error)
+
+
+class _Instruments:
+    """The Prometheus metrics, registered in `registry` (None: multiprocess mode, where the
+    values live in the run directory's files and scrapes read those)."""
+
+    def __init__(self, registry: CollectorRegistry | None, tenant: bool) -> None:
+        self.registry = registry
+        tenant_names = ["key", "team"] if tenant else []
+        labels = ["model", "provider", "endpoint", *tenant_names]
         self.requests = Counter(
             "litegate_requests",
             "Calls finished, by status class.",
@@ -132,98 +237,25 @@ class MetricsPlugin:
             registry=registry,
             multiprocess_mode="livemax",
         )
-        self.otel = _OtelMetrics(config) if config.exporter != "none" else None
 
-    # -- hooks ---------------------------------------------------------------------------
 
-    @hookimpl
-    def call_scope(self) -> _InFlight:
-        return _InFlight(self.in_flight)
+@functools.cache
+def _process_instruments(tenant: bool, files: bool) -> _Instruments:
+    """Under `litegate serve`, one set of metric objects per process, shared by the Gateways
+    a hot reload builds, so counts go on across reloads (and, in files, two objects for one
+    series would overwrite each other's values)."""
+    return _Instruments(None if files else CollectorRegistry(), tenant)
 
-    @hookimpl
-    def on_success(self, call: Call) -> None:
-        self._record(call, None)
 
-    @hookimpl
-    def on_failure(self, call: Call, error: GatewayError) -> None:
-        self._record(call, error)
+def _multiprocess_dir() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR when prometheus_client really writes there. It decides at
+    its import: with one worker, `litegate serve` imported it (loading the config) before
+    it set the directory, and the values stay in this process's memory -- which, with one
+    process, is all of them."""
+    from prometheus_client import values
 
-    @hookimpl
-    def routes(self, gateway: Gateway) -> list[BaseRoute]:
-        async def scrape(_request: Request, _principal: Principal | None = None) -> Response:
-            for deployment, alias, is_open in circuit_states(gateway):
-                self.circuit_open.labels(deployment, alias).set(1 if is_open else 0)
-            return Response(self.exposition(), media_type=CONTENT_TYPE_LATEST)
-
-        protected = guarded(gateway, scrape, roles=self.config.roles)
-        token = self.config.metrics_token.reveal().encode() if self.config.metrics_token else None
-
-        async def endpoint(request: Request) -> Response:
-            if self.config.public:
-                return await scrape(request)
-            if token is not None:
-                presented = request.headers.get("authorization", "")
-                if presented[:7].lower() == "bearer " and hmac.compare_digest(
-                    presented[7:].strip().encode(), token
-                ):
-                    return await scrape(request)
-            return await protected(request)
-
-        return [Route(self.config.path, endpoint, methods=["GET"])]
-
-    @hookimpl
-    def shutdown(self) -> None:
-        if self.otel is not None:
-            self.otel.shutdown()
-
-    # -- helpers -------------------------------------------------------------------------
-
-    def exposition(self) -> bytes:
-        """The Prometheus text: every worker's values in multiprocess mode."""
-        if self.multiprocess_dir:
-            from prometheus_client import multiprocess
-
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
-            return generate_latest(registry)
-        return generate_latest(self.registry)
-
-    def _labels(self, call: Call) -> list[str]:
-        deployment = call.deployment
-        # Only configured aliases become label values: a client can send any model name.
-        model = deployment.alias if deployment is not None else "none"
-        labels = [model, deployment.provider if deployment else "none", call.endpoint]
-        if self.config.tenant_labels:
-            principal = call.principal
-            labels += [principal.id if principal else "", principal.team or "" if principal else ""]
-        return labels
-
-    def _record(self, call: Call, error: GatewayError | None) -> None:
-        labels = self._labels(call)
-        status = call.status or (error.status if error else 200)
-        self.requests.labels(*labels, f"{status // 100}xx").inc()
-        if error is not None:
-            self.errors.labels(*labels, error.code or error.type).inc()
-        if call.latency is not None:
-            self.latency.labels(*labels).observe(call.latency)
-        if call.stream and call.ttft is not None:
-            self.ttft.labels(*labels).observe(call.ttft)
-        usage = call.usage
-        if usage is not None:
-            if usage.prompt_tokens:
-                self.tokens.labels(*labels, "input").inc(usage.prompt_tokens)
-            if usage.completion_tokens:
-                self.tokens.labels(*labels, "output").inc(usage.completion_tokens)
-        if call.cost:
-            self.cost.labels(*labels).inc(call.cost)
-        if call.cache_hit:
-            self.cache_hits.labels(*labels).inc()
-        provider = labels[1]
-        for attempt in call.attempts:
-            attempt_status = attempt.status or 500
-            self.attempts.labels(attempt.deployment, provider, f"{attempt_status // 100}xx").inc()
-        if self.otel is not None:
-            self.otel.record(call, labels, status, error)
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return path if path and values.ValueClass is not values.MutexValue else None
 
 
 class _InFlight:

@@ -4,6 +4,7 @@ sum over 2 Hypercorn workers (`litegate serve`, prometheus_client multiprocess m
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -48,8 +49,9 @@ def scrape_when(url: str, ready) -> str:
     while True:
         response = httpx.get(url + "/metrics", headers=ADMIN, timeout=10)
         assert response.status_code == 200
-        if ready(response.text) or time.monotonic() > deadline:
+        if ready(response.text):
             return response.text
+        assert time.monotonic() < deadline, response.text
         time.sleep(0.05)
 
 
@@ -145,33 +147,64 @@ def test_otel_console_exporter_builds(make_gateway):
     )
 
 
-@pytest.mark.timeout(180)
-def test_two_workers_metrics_are_the_sum_of_both(tmp_path):
+def serve(tmp_path, workers: int, env_extra: dict[str, str]) -> tuple[subprocess.Popen, str]:
     config = tmp_path / "pipeline.toml"
     config.write_text(
         AUTH + '[[pipeline]]\nplugin = "metrics"\n[[models]]\nname = "demo"\nprovider = "mock"\n'
     )
-    metrics_dir = tmp_path / "prom"
-    metrics_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LITEGATE_", "PROMETHEUS_"))}
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    env.update(env_extra)
     port = free_port()
     process = subprocess.Popen(
-        [str(BIN / "litegate"), "serve", "-c", str(config), "--port", str(port), "--workers", "2"],
+        [str(BIN / "litegate"), "serve", "-c", str(config), "--port", str(port),
+         "--workers", str(workers)],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(process.stderr.read().decode())
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("server did not start")
+        try:
+            if httpx.get(url + "/health/ready", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+
+
+@pytest.mark.timeout(180)
+def test_counts_survive_a_hot_reload(tmp_path):
+    process, url = serve(tmp_path, 1, {})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stderr.read().decode()
-            assert time.monotonic() < deadline, "server did not start"
-            try:
-                if httpx.get(url + "/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        for _ in range(3):
+            assert chat(url, "demo").status_code == 200
+        scrape_when(url, lambda t: total(t, "litegate_requests_total") == 3)
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while (
+            httpx.get(url + "/admin/v1/config", headers=ADMIN, timeout=10).json()["generation"] < 2
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        for _ in range(2):
+            assert chat(url, "demo").status_code == 200
+        text = scrape_when(url, lambda t: total(t, "litegate_requests_total") == 5)
+        assert total(text, "litegate_requests_total", model="demo") == 5
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+@pytest.mark.timeout(180)
+def test_two_workers_metrics_are_the_sum_of_both(tmp_path):
+    metrics_dir = tmp_path / "prom"
+    metrics_dir.mkdir()
+    process, url = serve(tmp_path, 2, {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    try:
         sent = 0
         # New connections until both workers have served calls (each writes its own file).
         while sent < 400 and (sent < 40 or len(list(metrics_dir.glob("counter_*.db"))) < 2):
