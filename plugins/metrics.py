@@ -146,24 +146,25 @@ class MetricsPlugin:
 
     def _record(self, call: Call, error: GatewayError | None) -> None:
         labels = self._labels(call)
+        series = self.metrics.series(tuple(labels))
         status = call.status or (error.status if error else 200)
-        self.metrics.requests.labels(*labels, f"{status // 100}xx").inc()
+        series.child(self.metrics.requests, f"{status // 100}xx").inc()
         if error is not None:
-            self.metrics.errors.labels(*labels, error.code or error.type).inc()
+            series.child(self.metrics.errors, error.code or error.type).inc()
         if call.latency is not None:
-            self.metrics.latency.labels(*labels).observe(call.latency)
+            series.latency.observe(call.latency)
         if call.stream and call.ttft is not None:
-            self.metrics.ttft.labels(*labels).observe(call.ttft)
+            series.ttft.observe(call.ttft)
         usage = call.usage
         if usage is not None:
             if usage.prompt_tokens:
-                self.metrics.tokens.labels(*labels, "input").inc(usage.prompt_tokens)
+                series.input_tokens.inc(usage.prompt_tokens)
             if usage.completion_tokens:
-                self.metrics.tokens.labels(*labels, "output").inc(usage.completion_tokens)
+                series.output_tokens.inc(usage.completion_tokens)
         if call.cost:
-            self.metrics.cost.labels(*labels).inc(call.cost)
+            series.cost.inc(call.cost)
         if call.cache_hit:
-            self.metrics.cache_hits.labels(*labels).inc()
+            series.cache_hits.inc()
         provider = labels[1]
         for attempt in call.attempts:
             attempt_status = attempt.status or 500
@@ -180,6 +181,7 @@ class _Instruments:
 
     def __init__(self, registry: CollectorRegistry | None, tenant: bool) -> None:
         self.registry = registry
+        self._series: dict[tuple[str, ...], _Series] = {}
         tenant_names = ["key", "team"] if tenant else []
         labels = ["model", "provider", "endpoint", *tenant_names]
         self.requests = Counter(
@@ -237,6 +239,46 @@ class _Instruments:
             registry=registry,
             multiprocess_mode="livemax",
         )
+
+    def series(self, labels: tuple[str, ...]) -> _Series:
+        found = self._series.get(labels)
+        if found is None:
+            found = self._series[labels] = _Series(self, labels)
+        return found
+
+
+class _Series:
+    """One label set's metric children, looked up once: ``metric.labels(...)`` takes a lock
+    and validates its arguments on every call."""
+
+    __slots__ = (
+        "_children",
+        "cache_hits",
+        "cost",
+        "input_tokens",
+        "labels",
+        "latency",
+        "output_tokens",
+        "ttft",
+    )
+
+    def __init__(self, instruments: _Instruments, labels: tuple[str, ...]) -> None:
+        self.labels = labels
+        self.latency = instruments.latency.labels(*labels)
+        self.ttft = instruments.ttft.labels(*labels)
+        self.input_tokens = instruments.tokens.labels(*labels, "input")
+        self.output_tokens = instruments.tokens.labels(*labels, "output")
+        self.cost = instruments.cost.labels(*labels)
+        self.cache_hits = instruments.cache_hits.labels(*labels)
+        self._children: dict[tuple[int, str], Any] = {}
+
+    def child(self, metric: Any, last: str) -> Any:
+        """`metric`'s child for these labels plus `last` (status class, error type)."""
+        key = (id(metric), last)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*self.labels, last)
+        return found
 
 
 @functools.cache

@@ -15,8 +15,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Mapping
+from contextvars import Token
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -67,6 +67,8 @@ _PARAMS = {
 _PROPAGATOR = TraceContextTextMapPropagator()
 _SPAN = StashKey[Span]("tracing.span")
 _FINISH = StashKey[list[str]]("tracing.finish_reasons")
+#: The span's attributes, gathered during the call and set once at its end.
+_ATTRIBUTES = StashKey[dict[str, Any]]("tracing.attributes")
 
 
 class TracingPlugin:
@@ -105,7 +107,9 @@ class TracingPlugin:
         self.config = config
         self.provider = TracerProvider(
             resource=Resource.create({"service.name": config.service_name}),
-            sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)),
+            sampler=ParentBased(
+                ALWAYS_ON if config.sample_ratio >= 1 else TraceIdRatioBased(config.sample_ratio)
+            ),
         )
         exporter = _exporter(config)
         if exporter is not None:
@@ -128,61 +132,53 @@ class TracingPlugin:
         )
 
     @hookimpl
-    def call_scope(self, call: Call) -> AbstractAsyncContextManager[None]:
-        return self._scope(call)
+    def call_scope(self, call: Call) -> _CallSpan:
+        return _CallSpan(self, call)
 
     @hookimpl
     def shutdown(self) -> None:
         self.provider.shutdown()  # flushes what the batch processor holds
 
-    @asynccontextmanager
-    async def _scope(self, call: Call) -> AsyncIterator[None]:
+    def _start(self, call: Call) -> tuple[Span, Token[Mapping[str, str] | None] | None]:
         parent = _PROPAGATOR.extract(call.headers) if "traceparent" in call.headers else None
         operation = _OPERATIONS.get(call.endpoint, call.endpoint)
         span: Span = self.tracer.start_span(  # type: ignore[assignment]
-            f"{operation} {call.alias}".strip(),
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=gen_ai_request_attributes(call, operation),
+            f"{operation} {call.alias}".strip(), context=parent, kind=SpanKind.SERVER
         )
         call.stash[_SPAN] = span
         context = span.get_span_context()
+        token = None
         if context.is_valid:
             call.stash[TRACE_ID] = trace_id = format(context.trace_id, "032x")
             LOG_TRACE_ID.set(trace_id)  # the gateway's log records carry it (litegate.logs)
-        token = None
-        if self.config.propagate:
-            carrier: dict[str, str] = {}
-            _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
-            token = UPSTREAM_HEADERS.set(carrier)
-        error: BaseException | None = None
-        try:
-            yield
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            if token is not None:
-                # A stream ends in another context: there is nothing to undo there.
-                with contextlib.suppress(ValueError):
-                    UPSTREAM_HEADERS.reset(token)
-            self._end(call, span, error)
+            if self.config.propagate:
+                flags = int(context.trace_flags)
+                headers = {"traceparent": f"00-{trace_id}-{context.span_id:016x}-{flags:02x}"}
+                if context.trace_state:
+                    headers["tracestate"] = context.trace_state.to_header()
+                token = UPSTREAM_HEADERS.set(headers)
+        if span.is_recording():
+            call.stash[_ATTRIBUTES] = gen_ai_request_attributes(call, operation)
+        return span, token
 
     def _end(self, call: Call, span: Span, error: BaseException | None) -> None:
         end = time.time_ns()
         if span.is_recording():
-            span.set_attributes(gen_ai_response_attributes(call))
+            attributes = call.stash.get(_ATTRIBUTES) or {}
+            for name, value in gen_ai_response_attributes(call).items():
+                attributes.setdefault(name, value)  # the answer's own model wins
             reasons = call.stash.get(_FINISH)
             if reasons:
-                span.set_attribute("gen_ai.response.finish_reasons", reasons)
-            self._attempt_spans(call, span)
+                attributes["gen_ai.response.finish_reasons"] = reasons
             failure = call.error
             if failure is not None:
-                span.set_attribute("error.type", failure.code or failure.type)
+                attributes["error.type"] = failure.code or failure.type
                 span.set_status(Status(StatusCode.ERROR, failure.type))
             elif error is not None:
-                span.set_attribute("error.type", type(error).__name__)
+                attributes["error.type"] = type(error).__name__
                 span.set_status(Status(StatusCode.ERROR))
+            span.set_attributes(attributes)
+            self._attempt_spans(call, span)
         span.end(end)
 
     def _attempt_spans(self, call: Call, parent: Span) -> None:
@@ -217,14 +213,35 @@ class TracingPlugin:
             span.end(int((origin + ended) * 1e9))
 
 
+class _CallSpan:
+    """The call's span, open from the request to the last byte of the answer (a plain
+    class: cheaper than a generator-based context manager on every call)."""
+
+    __slots__ = ("call", "plugin", "span", "token")
+
+    def __init__(self, plugin: TracingPlugin, call: Call) -> None:
+        self.plugin = plugin
+        self.call = call
+
+    async def __aenter__(self) -> None:
+        self.span, self.token = self.plugin._start(self.call)
+
+    async def __aexit__(self, _type: object, error: BaseException | None, _tb: object) -> None:
+        if self.token is not None:
+            # A stream ends in another context: there is nothing to undo there.
+            with contextlib.suppress(ValueError):
+                UPSTREAM_HEADERS.reset(self.token)
+        self.plugin._end(self.call, self.span, error)
+
+
 class _DetailedTracing(TracingPlugin):
     """`TracingPlugin` that also reads finish reasons and the response id."""
 
     @hookimpl
     def post_call(self, call: Call, response: dict[str, Any]) -> None:
-        span = call.stash.get(_SPAN)
-        if span is None or not span.is_recording():
-            return
+        attributes = call.stash.get(_ATTRIBUTES)
+        if attributes is None:
+            return  # not recorded (sampled out)
         reasons = [
             choice["finish_reason"]
             for choice in response.get("choices") or ()
@@ -232,10 +249,7 @@ class _DetailedTracing(TracingPlugin):
         ]
         if reasons:
             call.stash[_FINISH] = reasons
-        if isinstance(response.get("id"), str):
-            span.set_attribute("gen_ai.response.id", response["id"])
-        if isinstance(response.get("model"), str):
-            span.set_attribute("gen_ai.response.model", response["model"])
+        _response_ids(attributes, response)
 
     @hookimpl
     def on_stream_chunk(self, call: Call, chunk: dict[str, Any]) -> dict[str, Any]:
@@ -245,13 +259,17 @@ class _DetailedTracing(TracingPlugin):
                 if reasons is None:
                     reasons = call.stash[_FINISH] = []
                 reasons.append(choice["finish_reason"])
-        span = call.stash.get(_SPAN)
-        if span is not None and "gen_ai.response.id" not in (span.attributes or {}):
-            if isinstance(chunk.get("id"), str):
-                span.set_attribute("gen_ai.response.id", chunk["id"])
-            if isinstance(chunk.get("model"), str):
-                span.set_attribute("gen_ai.response.model", chunk["model"])
+        attributes = call.stash.get(_ATTRIBUTES)
+        if attributes is not None and "gen_ai.response.id" not in attributes:
+            _response_ids(attributes, chunk)
         return chunk
+
+
+def _response_ids(attributes: dict[str, Any], body: dict[str, Any]) -> None:
+    if isinstance(body.get("id"), str):
+        attributes["gen_ai.response.id"] = body["id"]
+    if isinstance(body.get("model"), str):
+        attributes["gen_ai.response.model"] = body["model"]
 
 
 def gen_ai_request_attributes(call: Call, operation: str) -> dict[str, Any]:
