@@ -9,6 +9,7 @@ headers or bodies.
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 import time
@@ -20,7 +21,7 @@ import orjson
 
 from litegate import Call, GatewayError, StashKey, hookimpl
 
-__all__ = ["TRACE_ID", "AccessLogPlugin", "event_fields", "redact", "trace_id"]
+__all__ = ["TRACE_ID", "AccessLogPlugin", "event_fields", "load_redactor", "redact", "trace_id"]
 
 #: The call's trace id (32 hex digits); the `tracing` plugin sets it for every traced call.
 TRACE_ID = StashKey[str]("trace_id")
@@ -36,9 +37,13 @@ class AccessLogPlugin:
         #: Pass logged messages through the redactor (API keys, bearer tokens, e-mail
         #: addresses, card-like numbers become ``[REDACTED]``). Only with `include_messages`.
         redact: bool = True
+        #: Another redactor instead of the built-in one: "package.module:function", a
+        #: function taking and returning the messages (for example a PII engine's).
+        redactor: str | None = None
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self._redactor = load_redactor(config.redactor) if config.redact else None
         self._stream: IO[str] = _open(config.path)
 
     @hookimpl
@@ -57,9 +62,7 @@ class AccessLogPlugin:
 
     def _write(self, call: Call, error: GatewayError | None) -> None:
         config = self.config
-        fields = event_fields(
-            call, error, config.include_messages, redact if config.redact else None
-        )
+        fields = event_fields(call, error, config.include_messages, self._redactor)
         self._stream.write(orjson.dumps(fields).decode() + "\n")
         self._stream.flush()
 
@@ -132,6 +135,22 @@ _SECRETS = re.compile(
     r"|\b(?:\d[ \-]?){13,19}\b"
 )
 REDACTED = "[REDACTED]"
+
+
+def load_redactor(name: str | None) -> Callable[[Any], Any]:
+    """The redactor named "package.module:function", or the built-in `redact` for None."""
+    if name is None:
+        return redact
+    module_name, _, attribute = name.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"redactor: expected 'package.module:function', got {name!r}")
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"redactor: cannot load {name!r}: {exc}") from None
+    if not callable(found):
+        raise ValueError(f"redactor: {name!r} is not callable")
+    return found
 
 
 def redact(value: Any) -> Any:

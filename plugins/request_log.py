@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from litegate import Call, Gateway, GatewayError, Principal, hookimpl
 from litegate.config_types import Duration
 
-from .access_log import redact, trace_id
+from .access_log import load_redactor, trace_id
 
 __all__ = ["RequestLogPlugin", "row_fields"]
 
@@ -53,11 +53,14 @@ class RequestLogPlugin:
         #: Pass stored bodies through the redactor (keys, tokens, e-mail addresses, card
         #: numbers become ``[REDACTED]``).
         redact: bool = True
+        #: Another redactor instead of the built-in one: "package.module:function".
+        redactor: str | None = None
         #: Roles of API keys that may read ``GET /admin/v1/requests``.
         roles: list[str] = attrs.field(factory=lambda: ["admin", "viewer"])
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self._redactor = load_redactor(config.redactor) if config.redact else None
         self.queue: deque[dict[str, Any]] = deque()
         self.dropped = [0]  # a counter shared with the background task
         self._wake = asyncio.Event()
@@ -115,7 +118,7 @@ class RequestLogPlugin:
         body = None
         if self.config.include_bodies:
             messages = call.request.get("messages") or call.request.get("input")
-            body = redact(messages) if self.config.redact else messages
+            body = self._redactor(messages) if self._redactor is not None else messages
         self.queue.append(row_fields(call, error, body))
         if len(self.queue) >= self.config.batch_size:
             self._wake.set()

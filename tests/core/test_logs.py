@@ -70,3 +70,37 @@ def test_redact_covers_common_secrets():
     assert "abcdefghijklmnop" not in str(text) and "AKIA" not in str(text)
     assert "4111" not in str(text) and "eyJhbGciOi" not in str(text)
     assert text["c"] == 3
+
+
+def upper_redactor(value):
+    """A stand-in for a PII engine's redactor (loaded by name in the next test)."""
+    return "CUSTOM"
+
+
+async def test_a_named_redactor_replaces_the_built_in_one(tmp_path):
+    log = tmp_path / "calls.log"
+    toml = f"""
+[[pipeline]]
+plugin = "logging"
+path = "{log}"
+include_messages = true
+redactor = "tests.core.test_logs:upper_redactor"
+
+[[models]]
+name = "m"
+provider = "mock"
+"""
+    async with Gateway.from_toml(toml, {}) as gw:
+        await gw.chat(model="m", messages=[{"role": "user", "content": "secret stuff"}])
+    fields = json.loads(log.read_text().splitlines()[0])
+    assert fields["messages"] == "CUSTOM"
+
+
+def test_a_bad_redactor_name_stops_start_up():
+    import pytest
+
+    from litegate.config_errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        Gateway.from_toml('[[pipeline]]\nplugin = "logging"\nredactor = "nope.nothing:here"\n', {})
+    assert "redactor" in info.value.render()

@@ -264,7 +264,7 @@ def test_a_stream_in_flight_finishes_on_the_old_config(start):
     assert server.status()["generation"] == 2
 
 
-async def test_the_old_gateway_closes_when_its_last_request_ends(tmp_path):
+async def test_the_old_gateway_closes_when_its_last_request_ends(tmp_path, caplog):
     import asyncio
 
     from litegate import Gateway
@@ -305,4 +305,5 @@ async def test_the_old_gateway_closes_when_its_last_request_ends(tmp_path):
         assert not await app.reload("test")
         assert app.gateway is current
         assert app.last_error is not None and "Expected" in app.last_error["message"]
+        assert "config reload (test) failed; still serving the old config" in caplog.text
     await app.gateway.aclose()
