@@ -50,21 +50,6 @@ WARMUP = next(s for s in SCENARIOS if s.name == "chat-64")
 HERE = ROOT / "benchmarks"
 OUT = HERE / "out"
 
-#: `--observed`: what the observability plugins cost. Spans are made and dropped (no
-#: collector on 127.0.0.1 to export to); metrics are in memory; request-log rows go to SQLite.
-OBSERVED = "litegate+obs"
-OBSERVED_PLUGINS = """
-[[pipeline]]
-plugin = "tracing"
-exporter = "none"
-
-[[pipeline]]
-plugin = "metrics"
-
-[[pipeline]]
-plugin = "request_log"
-"""
-
 LITEGATE_CONFIG = """\
 # Written by benchmarks/run.py: the chain the benchmark's done-when criteria name.
 [server]
@@ -83,7 +68,7 @@ master_key = "{key}"
 [[pipeline]]
 plugin = "logging"
 path = "{log}"
-{extra}
+
 [[models]]
 name = "bench"
 {chat}
@@ -317,10 +302,6 @@ def start_servers(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[s
             targets[ANTHROPIC] = _start_litegate(
                 ANTHROPIC, upstream_url, args.gateway_core, provider="anthropic"
             )
-        if args.observed:
-            targets[OBSERVED] = _start_litegate(
-                OBSERVED, upstream_url, args.gateway_core, extra=OBSERVED_PLUGINS
-            )
         if args.compare:
             name = f"litegate@{args.compare}"
             code = _export_revision(args.compare)
@@ -346,7 +327,6 @@ def _start_litegate(
     core: int | None,
     code: Path | None = None,
     provider: str = "openai",
-    extra: str = "",
 ) -> Server:
     port = _free_port()
     config = OUT / f"{name}.toml"
@@ -360,7 +340,6 @@ def _start_litegate(
             key=MASTER_KEY,
             upstream=upstream_url,
             chat=CHAT_DEPLOYMENTS[provider].format(upstream=upstream_url),
-            extra=extra,
         )
     )
     argv = [sys.executable, "-m", "litegate.cli", "serve", f"--config={config}"]
@@ -406,11 +385,6 @@ def main() -> None:
     parser.add_argument(
         "--compare", metavar="REV", help="also measure litegate as of this git revision"
     )
-    parser.add_argument(
-        "--observed",
-        action="store_true",
-        help=f"also measure {OBSERVED}: the chain plus tracing, metrics and request_log",
-    )
     parser.add_argument("--gateway-core", type=int)
     parser.add_argument("--load-core", type=int)
     parser.add_argument("--output", type=Path, help="default benchmarks/RESULTS.md (full runs)")
@@ -427,7 +401,6 @@ def main() -> None:
     if args.output is None:
         # Only a complete full run replaces the committed table.
         partial = args.quick or args.skip_httpx or args.compare or args.anthropic_only
-        partial = partial or args.observed
         partial = partial or len(scenarios) < len(SCENARIOS)
         args.output = OUT / "RESULTS-partial.md" if partial else HERE / "RESULTS.md"
     _cores(args)
