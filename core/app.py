@@ -25,6 +25,7 @@ from .asgi_io import send_bytes
 from .errors import GatewayError
 from .gateway import Gateway
 from .load_shedding import LoadShedder
+from .logs import REQUEST_ID
 from .messages_api import CountTokensEndpoint, MessagesEndpoint
 from .routes import (
     HealthEndpoint,
@@ -192,7 +193,8 @@ class RequestIdMiddleware:
                 request_id = value
         if request_id is None:
             request_id = uuid.uuid4().hex.encode()
-        scope["litegate.request_id"] = request_id.decode()
+        scope["litegate.request_id"] = text_id = request_id.decode()
+        REQUEST_ID.set(text_id)  # for log records (litegate.logs); each request is a task
         header = (b"x-request-id", request_id)
 
         async def send_with_id(message: dict[str, Any]) -> None:

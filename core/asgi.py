@@ -1,38 +1,39 @@
 """The ASGI app for any ASGI server: ``hypercorn "litegate.asgi:app"``.
 
 The config path comes from ``LITEGATE_CONFIG`` (default ``pipeline.toml``). A bad config
-prints its problems and exits with status 2 -- no traceback.
+prints its problems and exits with status 2 -- no traceback. Unless ``[server] reload`` is
+"off", the app reloads the file in place (`litegate.reload`).
 """
 
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import sys
 
 from .app import create_app
 from .config_errors import ConfigError
 from .gateway import Gateway
+from .logs import configure as configure_logging
+from .reload import ReloadableApp
 
 __all__ = ["app"]
 
 
 def _build() -> object:
-    if not logging.getLogger().handlers:
-        # The app's own entry point: make plugin warnings and errors visible on stderr,
-        # unless the server (or the user) configured logging already.
-        logging.basicConfig(
-            level=logging.INFO,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
     path = os.environ.get("LITEGATE_CONFIG", "pipeline.toml")
     try:
-        built = create_app(Gateway.from_config(path))
+        gateway = Gateway.from_config(path)
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
         raise SystemExit(2) from None
+    # The app's own entry point: make plugin warnings and errors visible on stderr (as text
+    # or JSON lines, `[server] log_format`), unless logging is configured already.
+    configure_logging(gateway.config.server.log_format)
+    if gateway.config.server.reload == "off":
+        built: object = create_app(gateway)
+    else:  # the same app behind a swappable reference (see litegate.reload)
+        built = ReloadableApp(path, gateway)
     _tune_gc()
     return built
 

@@ -140,6 +140,14 @@ class ServerConfig:
     allow_unauthenticated: bool = False
     #: On shutdown, how long requests in flight may take to finish.
     graceful_timeout: Duration = Duration(10)
+    #: Hot reload of this file (see docs/observability.md): "off"; "signal" (on SIGHUP and
+    #: ``POST /admin/v1/config/reload``); "watch" (also whenever the file changes).
+    reload: str = attrs.field(
+        default="signal", validator=attrs.validators.in_(("off", "signal", "watch"))
+    )
+    #: The gateway's own log records on stderr: "text", or "json" (one object per line,
+    #: with the request id and trace id of the request being served).
+    log_format: str = attrs.field(default="text", validator=attrs.validators.in_(("text", "json")))
 
     @port.validator
     def _check_port(self, _attr: Any, value: int) -> None:

@@ -6,7 +6,9 @@ import importlib.util
 import ipaddress
 import os
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.run import run
@@ -71,8 +73,32 @@ def serve(config: GatewayConfig, path: Path, host: str, port: int, workers: int)
         return 2
     # Workers (and the in-process worker) build their app from litegate.asgi, which reads this.
     os.environ["LITEGATE_CONFIG"] = str(path.resolve())
+    os.environ["LITEGATE_WORKERS"] = str(workers)
+    with tempfile.TemporaryDirectory(prefix="litegate-run-") as run_dir:
+        # One scratch directory per server run, shared by its workers (and wiped at exit):
+        # the metrics plugin keeps every worker's Prometheus values there, so /metrics on any
+        # worker shows the sum of all (prometheus_client's multiprocess mode).
+        os.environ["LITEGATE_RUN_DIR"] = run_dir
+        metrics_dir = os.path.join(run_dir, "prometheus")
+        os.mkdir(metrics_dir)
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
+        return _run(config, hypercorn_config(config, host, port, workers), host, port)
+
+
+def _run(config: GatewayConfig, hc: HypercornConfig, host: str, port: int) -> int:
     try:
-        return run(hypercorn_config(config, host, port, workers))
+        if hc.workers > 1 and config.server.reload != "off":
+            # Hypercorn's own supervisor restarts every worker on SIGHUP; ours forwards it.
+            from .reload import serve_workers
+
+            return serve_workers(hc, _worker_func(hc))
+        return run(hc)
     except OSError as exc:  # binding failed: say so, without Hypercorn's traceback
         print(f"litegate: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+
+
+def _worker_func(hc: HypercornConfig) -> Any:
+    from hypercorn.asyncio.run import asyncio_worker, uvloop_worker
+
+    return uvloop_worker if hc.worker_class == "uvloop" else asyncio_worker

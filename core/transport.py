@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
 
 import aiohttp
 
 __all__ = [
     "MAX_RESPONSE_SIZE",
+    "UPSTREAM_HEADERS",
     "TransportPool",
     "UpstreamClient",
     "UpstreamConnectionError",
@@ -28,6 +30,14 @@ __all__ = [
 #: Largest whole upstream answer read into memory. Big enough for a batch of 2048 embeddings
 #: of 3072 floats as JSON; an upstream sending more is broken or hostile.
 MAX_RESPONSE_SIZE = 256 * 1024 * 1024
+
+
+#: Extra headers for the upstream requests made from the current context: a plugin's
+#: ``call_scope`` sets them for one call (the `tracing` plugin's W3C ``traceparent``). They
+#: are added to every adapter's own headers without overriding them. Never client secrets.
+UPSTREAM_HEADERS: ContextVar[Mapping[str, str] | None] = ContextVar(
+    "litegate_upstream_headers", default=None
+)
 
 
 class UpstreamTimeout(Exception):
@@ -150,6 +160,9 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         """POST `body` to base_url + path; return once the status and headers arrived."""
         timeout = self._timeout(total_timeout, connect_timeout, read_timeout)
+        extra = UPSTREAM_HEADERS.get()
+        if extra:
+            headers = {**extra, **headers}
         try:
             resp = await self._session().post(
                 self.base_url + path, data=body, headers=headers, timeout=timeout

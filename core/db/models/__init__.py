@@ -1,8 +1,10 @@
-"""The tables: tenancy (organizations, teams, users), virtual keys, audit log, spend ledger."""
+"""The tables: tenancy (organizations, teams, users), virtual keys, audit log, spend ledger,
+request log."""
 
 from .audit import AuditEntry
 from .base import Base, BudgetPeriod, UTCDateTime, new_id, utcnow
 from .keys import VirtualKey
+from .requestlog import RequestLogRow
 from .spend import SpendRow
 from .tenancy import Organization, Role, Team, User
 
@@ -11,6 +13,7 @@ __all__ = [
     "Base",
     "BudgetPeriod",
     "Organization",
+    "RequestLogRow",
     "Role",
     "SpendRow",
     "Team",
