@@ -12,12 +12,13 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 __all__ = [
     "BUILTIN_ENTITIES",
+    "Finder",
     "Finding",
     "Recognizer",
     "Scanner",
@@ -39,6 +40,19 @@ class Finding:
     entity: str
     start: int
     end: int
+
+
+class Finder(Protocol):
+    """What a `Scanner` runs: a `Recognizer`, or another detector (a contrib package's
+    Presidio recognizers) that finds values of its own."""
+
+    @property
+    def needs(self) -> str | None: ...
+
+    @property
+    def digits(self) -> bool: ...
+
+    def find(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[Finding]: ...
 
 
 @attrs.frozen
@@ -345,7 +359,7 @@ class Scanner:
 
     __slots__ = ("digit_led", "recognizers", "rest")
 
-    def __init__(self, recognizers: Sequence[Recognizer]) -> None:
+    def __init__(self, recognizers: Sequence[Finder]) -> None:
         self.recognizers = tuple(recognizers)
         self.rest = tuple(r for r in recognizers if not r.digits)
         self.digit_led = tuple(r for r in recognizers if r.digits)

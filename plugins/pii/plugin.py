@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from litegate import Call, GatewayError, StashKey, hookimpl
 
-from .detectors import BUILTIN_ENTITIES, Finding
+from .detectors import BUILTIN_ENTITIES, Finder, Finding
 from .masking import Vault, redact
 from .policy import CustomEntity, Override, Policy, _mode, _modes, compile_policy
 from .stream_unmask import StreamUnmasker
@@ -68,6 +69,7 @@ class PIIPlugin:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self._extra = self.extra_finders()
         self._default = self._compile(None)
         by_key: dict[str, Policy] = {}
         by_team: dict[str, Policy] = {}
@@ -106,7 +108,14 @@ class PIIPlugin:
             if override is None or override.scan_output is None
             else override.scan_output,
             enabled=override.enabled if override is not None else True,
+            extra=self._extra[0],
+            extra_entities=self._extra[1],
         )
+
+    def extra_finders(self) -> tuple[Sequence[Finder], Sequence[str]]:
+        """More detectors, and the entity types they find, for subclasses (the Presidio
+        contrib plugin) to add. Called once, from `__init__`."""
+        return (), ()
 
     def policy_for(self, call: Call) -> Policy:
         principal = call.principal

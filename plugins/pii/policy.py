@@ -7,7 +7,13 @@ from typing import Any
 
 import attrs
 
-from .detectors import BUILTIN_ENTITIES, Recognizer, Scanner, builtin_recognizers, custom_recognizer
+from .detectors import (
+    BUILTIN_ENTITIES,
+    Finder,
+    Scanner,
+    builtin_recognizers,
+    custom_recognizer,
+)
 
 __all__ = ["MODES", "CustomEntity", "Override", "Policy", "compile_policy"]
 
@@ -83,14 +89,20 @@ def compile_policy(
     min_entropy: float,
     scan_output: bool,
     enabled: bool = True,
+    extra: Sequence[Finder] = (),
+    extra_entities: Sequence[str] = (),
 ) -> Policy:
-    recognizers: list[Recognizer] = builtin_recognizers(
-        entities, phone_region=phone_region, min_entropy=min_entropy
+    """`extra` finders (of `extra_entities`) run after the built-in and custom ones."""
+    recognizers: list[Finder] = list(
+        builtin_recognizers(entities, phone_region=phone_region, min_entropy=min_entropy)
     )
     entity_modes = {entity: mode for entity in BUILTIN_ENTITIES if entity in entities}
-    for extra in custom:
-        recognizers.append(custom_recognizer(extra.name, extra.pattern, extra.ignore_case))
-        entity_modes[extra.name] = extra.mode or mode
+    for own in custom:
+        recognizers.append(custom_recognizer(own.name, own.pattern, own.ignore_case))
+        entity_modes[own.name] = own.mode or mode
+    recognizers.extend(extra)
+    for entity in extra_entities:
+        entity_modes.setdefault(entity, mode)
     for entity, chosen in modes.items():
         if entity not in entity_modes:
             raise ValueError(f"modes.{entity}: not among the entities in use")
