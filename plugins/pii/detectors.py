@@ -68,12 +68,16 @@ class Recognizer:
     needs: str | None = None
     #: A value must not follow a letter, a digit or one of these characters.
     boundary: str | None = None
-    #: Also tried at the very start of a text (for patterns that begin with the character
-    #: before the value).
-    at_start: re.Pattern[str] | None = None
-    #: A match may start up to this many characters earlier, over hex digits (IPv6: the
-    #: pattern starts at the first ``:``, which prose has far fewer of than hex letters).
-    hex_back: int = 0
+    #: A value may start up to `back_max` characters before its match, over these
+    #: characters: patterns then start at a rare character (an email's ``@``, an IPv6
+    #: address's first ``:``) instead of at every letter of a text.
+    back_chars: frozenset[str] | None = None
+    back_max: int = 0
+    #: At least this many `back_chars` must come before the match (an email's local part).
+    back_min: int = 0
+    #: After a candidate fails its check, search again from its second character (a real
+    #: value may start inside it); False goes on after it (a token is judged whole).
+    rescan: bool = True
 
     #: The pattern only ever matches digits and ``+-.() `` (and starts with one of
     #: ``+(`` or a digit): it is run only inside the text's digit clusters.
@@ -83,11 +87,7 @@ class Recognizer:
         """The values in ``text[pos:endpos]`` (the rest of `text` is context)."""
         if self.needs is not None and self.needs not in text:
             return
-        check, group, boundary, hex_back = self.check, self.group, self.boundary, self.hex_back
-        if self.at_start is not None and pos == 0:
-            first = self.at_start.match(text)
-            if first is not None and (check is None or check(first.group(group))):
-                yield Finding(self.entity, first.start(group), first.end(group))
+        check, group, boundary, back = self.check, self.group, self.boundary, self.back_chars
         search = self.pattern.search
         end_at = len(text) if endpos is None else endpos
         while True:
@@ -95,10 +95,15 @@ class Recognizer:
             if match is None:
                 return
             start, end = match.start(group), match.end(group)
-            if hex_back:
-                floor = max(0, start - hex_back)
-                while start > floor and text[start - 1] in _HEX:
+            if back is not None:
+                matched, floor = start, max(0, start - self.back_max)
+                while start > floor and text[start - 1] in back:
                     start -= 1
+                while start < matched and text[start] == ".":
+                    start += 1  # a value never starts with a dot
+                if matched - start < self.back_min:
+                    pos = match.start() + 1
+                    continue
             if boundary is not None and start > 0:
                 before = text[start - 1]
                 if before.isalnum() or before in boundary:
@@ -107,10 +112,12 @@ class Recognizer:
             if check is None or check(text[start:end]):
                 yield Finding(self.entity, start, end)
                 pos = match.end()
-            else:
+            elif self.rescan:
                 # A candidate that fails its check may hide a real value just after its
                 # start ("45 (415) 555-2671"): look again from the next character.
                 pos = match.start() + 1
+            else:
+                pos = match.end()
 
 
 # -- checks -----------------------------------------------------------------------------------
@@ -179,6 +186,8 @@ def shannon_entropy(text: str) -> float:
 
 def _entropy_check(min_entropy: float) -> Check:
     def check(value: str) -> bool:
+        if not 32 <= len(value) <= 512:
+            return False
         # A key mixes letters and digits; a long word or a hex hash of one case is not enough.
         has_digit = any(c.isdigit() for c in value)
         has_upper = any(c.isupper() for c in value)
@@ -215,8 +224,9 @@ def _phone_check(region: str) -> Check:
 # character class when the pattern starts with one. Word boundaries before a match are
 # checked in Python instead (`Recognizer.boundary`), on the few candidates.
 
+# From the "@" on; the local part before it is taken by walking back (`back_chars`).
+_EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
 _EMAIL = re.compile(
-    r"[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,62}[A-Za-z0-9_%+\-])?"
     r"@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"
     r"\.[A-Za-z]{2,24}(?![\w\-])"
 )
@@ -258,10 +268,10 @@ SECRET_PREFIXES = (
         r"-----END[A-Z ]{0,20} PRIVATE KEY-----",
     ),
 )
-# Entered only at a character that cannot be part of a token (or at the text's start, by
-# `match`), so each token is read once: the value is group 1.
-_SECRET_ENTROPY = re.compile(r"[^A-Za-z0-9+/_\-=]([A-Za-z0-9+/_\-]{32,512}={0,2})(?![\w+/=\-])")
-_SECRET_ENTROPY_START = re.compile(r"([A-Za-z0-9+/_\-]{32,512}={0,2})(?![\w+/=\-])")
+# A random key has digits: the pattern starts at a token's first digit (prose has few) and
+# takes the rest of the token; the part before the digit is taken by walking back.
+_SECRET_ENTROPY = re.compile(r"\d[A-Za-z0-9+/_\-]*={0,2}")
+_TOKEN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/_-")
 
 #: The built-in entity types, in the order they claim overlapping text.
 BUILTIN_ENTITIES = (
@@ -305,14 +315,19 @@ def builtin_recognizers(
                         "SECRET",
                         _SECRET_ENTROPY,
                         _entropy_check(min_entropy),
-                        group=1,
-                        at_start=_SECRET_ENTROPY_START,
+                        back_chars=_TOKEN,
+                        back_max=512,
+                        rescan=False,
                     )
                 )
         elif entity == "URL_CREDENTIALS":
             made.append(Recognizer(entity, _URL_CREDENTIALS, group="cred", needs="://"))
         elif entity == "EMAIL":
-            made.append(Recognizer(entity, _EMAIL, needs="@"))
+            made.append(
+                Recognizer(
+                    entity, _EMAIL, needs="@", back_chars=_EMAIL_LOCAL, back_max=64, back_min=1
+                )
+            )
         elif entity == "IBAN":
             made.append(Recognizer(entity, _IBAN, iban_valid, boundary="_"))
         elif entity == "CREDIT_CARD":
@@ -321,7 +336,9 @@ def builtin_recognizers(
             made.append(Recognizer(entity, _SSN, ssn_valid, boundary="_-.", digits=True))
         elif entity == "IP_ADDRESS":
             made.append(Recognizer(entity, _IPV4, _ip_valid, boundary="_.", digits=True))
-            made.append(Recognizer(entity, _IPV6, _ip_valid, boundary="_:.", hex_back=4))
+            made.append(
+                Recognizer(entity, _IPV6, _ip_valid, boundary="_:.", back_chars=_HEX, back_max=4)
+            )
         elif entity == "PHONE":
             made.append(
                 Recognizer(entity, _PHONE, _phone_check(phone_region), boundary="_+-.", digits=True)

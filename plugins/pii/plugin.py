@@ -170,6 +170,7 @@ class PIIPlugin:
             for finding in findings:
                 counts[finding.entity] = counts.get(finding.entity, 0) + 1
         call.stash[FOUND] = counts
+        call.log_fields["pii"] = counts  # types and counts only, never values
         blocked = sorted(policy.blocked.intersection(counts))
         if blocked:
             # The request may still be logged (with include_messages): leave nothing in it.

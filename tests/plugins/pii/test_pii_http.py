@@ -241,6 +241,8 @@ def test_originals_never_reach_the_upstream_or_the_logs(serve_gateway, echo, tmp
         list(sdk.chat.completions.create(model="echo", messages=ask(PROMPT), stream=True))
     logged = wait_lines(log, 2)
     assert len(logged.splitlines()) == 2 and "<EMAIL_1>" in logged  # messages were logged
+    counts = json.loads(logged.splitlines()[0])["pii"]
+    assert counts == {"EMAIL": 1, "PHONE": 1, "CREDIT_CARD": 1, "US_SSN": 1, "SECRET": 1}
     for value in ORIGINALS:
         assert value not in logged
         assert value not in caplog.text
