@@ -335,3 +335,23 @@ def test_scan_output_keeps_the_callers_own_values(serve_gateway, echo):
     with client(server) as sdk:
         reply = sdk.chat.completions.create(model="echo", messages=ask(PROMPT))
     assert reply.choices[0].message.content == PROMPT
+
+
+# -- the Anthropic-compatible API -----------------------------------------------------------------
+
+
+def test_anthropic_messages_api_is_masked_too(serve_gateway, echo):
+    import anthropic
+
+    server = serve_gateway(toml(echo))
+    with anthropic.Anthropic(base_url=server.url, api_key=KEY, max_retries=0) as sdk:
+        message = sdk.messages.create(
+            model="echo", max_tokens=100, messages=[{"role": "user", "content": PROMPT}]
+        )
+        with sdk.messages.stream(
+            model="echo-1", max_tokens=100, messages=[{"role": "user", "content": PROMPT}]
+        ) as stream:
+            streamed = "".join(stream.text_stream)
+    assert message.content[0].text == PROMPT
+    assert streamed == PROMPT
+    assert_never_seen(echo, *ORIGINALS)
