@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 Check = Callable[[str], bool]
+#: `Recognizer.needs` for values that always hold a digit.
+ANY_DIGIT = "<any digit>"
 
 
 @attrs.frozen
@@ -50,6 +52,9 @@ class Finder(Protocol):
     def needs(self) -> str | None: ...
 
     @property
+    def gate(self) -> str | None: ...
+
+    @property
     def digits(self) -> bool: ...
 
     def find(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[Finding]: ...
@@ -64,8 +69,12 @@ class Recognizer:
     pattern: re.Pattern[str]
     check: Check | None = None
     group: int | str = 0
-    #: A substring every match contains: when absent from a text, the regex is skipped.
+    #: A substring every match contains (or `ANY_DIGIT`): when absent from a text, the
+    #: regex is skipped.
     needs: str | None = None
+    #: One character every match contains, tested before `needs` (a one-character test is
+    #: a memchr; a longer substring costs more).
+    gate: str | None = None
     #: A value must not follow a letter, a digit or one of these characters.
     boundary: str | None = None
     #: A value may start up to `back_max` characters before its match, over these
@@ -85,7 +94,8 @@ class Recognizer:
 
     def find(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[Finding]:
         """The values in ``text[pos:endpos]`` (the rest of `text` is context)."""
-        if self.needs is not None and self.needs not in text:
+        needs = self.needs
+        if needs is not None and needs is not ANY_DIGIT and needs not in text:
             return
         check, group, boundary, back = self.check, self.group, self.boundary, self.back_chars
         search = self.pattern.search
@@ -315,6 +325,7 @@ def builtin_recognizers(
                         "SECRET",
                         _SECRET_ENTROPY,
                         _entropy_check(min_entropy),
+                        needs=ANY_DIGIT,
                         back_chars=_TOKEN,
                         back_max=512,
                         rescan=False,
@@ -329,7 +340,7 @@ def builtin_recognizers(
                 )
             )
         elif entity == "IBAN":
-            made.append(Recognizer(entity, _IBAN, iban_valid, boundary="_"))
+            made.append(Recognizer(entity, _IBAN, iban_valid, boundary="_", needs=ANY_DIGIT))
         elif entity == "CREDIT_CARD":
             made.append(Recognizer(entity, _CARD, luhn_valid, boundary="_-.", digits=True))
         elif entity == "US_SSN":
@@ -344,6 +355,15 @@ def builtin_recognizers(
                 Recognizer(entity, _PHONE, _phone_check(phone_region), boundary="_+-.", digits=True)
             )
     return made
+
+
+def _gate(literal: str) -> str | None:
+    """The rarest character a prefixed key is sure to hold: "_" or "-" when it has one."""
+    if literal == "gh":
+        return "_"  # ghp_, gho_, ...
+    if literal == "xox":
+        return "-"  # xoxb-, ...
+    return next((c for c in "_-" if c in literal), None)
 
 
 _NAME = re.compile(r"[A-Z][A-Z_]*[A-Z]|[A-Z]")
@@ -383,14 +403,29 @@ class Scanner:
 
     def scan(self, text: str) -> list[Finding]:
         found: list[Finding] = []
+        # Where the text's digits are, by substring search (memchr): values that hold a digit
+        # are looked for only from a little before the first digit to a little after the
+        # last, and not at all in a text without digits -- a regex pass costs far more.
+        firsts = [i for i in map(text.find, "0123456789") if i >= 0]
+        first = min(firsts) if firsts else -1
         for recognizer in self.rest:
-            needs = recognizer.needs
-            if needs is not None and needs not in text:
+            gate, needs = recognizer.gate, recognizer.needs
+            if gate is not None and gate not in text:
+                continue
+            if needs is ANY_DIGIT:
+                if first < 0:
+                    continue
+                findings = recognizer.find(text, max(0, first - 2))
+            elif needs is not None and needs not in text:
                 continue  # most texts: no generator made, no regex entered
-            for finding in recognizer.find(text):
+            else:
+                findings = recognizer.find(text)
+            for finding in findings:
                 _add(found, finding)
-        if self.digit_led:
-            for cluster in _DIGIT_CLUSTER.finditer(text):
+        if self.digit_led and first >= 0:
+            last = max(map(text.rfind, "0123456789"))
+            clusters = _DIGIT_CLUSTER.finditer(text, max(0, first - 4), last + 1)
+            for cluster in clusters:
                 # One character more: the patterns' look-aheads see what follows.
                 start, end = cluster.start(), min(cluster.end() + 1, len(text))
                 for recognizer in self.digit_led:

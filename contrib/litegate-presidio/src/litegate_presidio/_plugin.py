@@ -102,6 +102,7 @@ class PresidioFinder:
     plugin's scanner). Built once per plugin; thread-safe as Presidio's recognizers are."""
 
     needs: str | None = None
+    gate: str | None = None
     digits = False
 
     def __init__(
