@@ -216,6 +216,8 @@ def _phone_check(region: str) -> Check:
             "(or leave PHONE out of entities)"
         ) from None
 
+    home_code = phonenumbers.country_code_for_region(region)
+
     def check(value: str) -> bool:
         digits = sum(c.isdigit() for c in value)
         if digits < 7 or digits > 15:
@@ -224,6 +226,13 @@ def _phone_check(region: str) -> Check:
             number = phonenumbers.parse(value, region)
         except phonenumbers.NumberParseException:
             return False
+        # Most numbers are of the default region: checking its metadata alone is much
+        # cheaper than is_valid_number, which tries every region sharing the country code
+        # (some 25 for +1).
+        if number.country_code == home_code and phonenumbers.is_valid_number_for_region(
+            number, region
+        ):
+            return True
         return bool(phonenumbers.is_valid_number(number))
 
     return check
