@@ -187,6 +187,9 @@ class Call:
     cache_hit: bool = False
     #: Headers added to the HTTP response (``x-litegate-*``, rate-limit headers, ...).
     response_headers: dict[str, str] = attrs.field(factory=dict)
+    #: Extra fields for the call's log line and events (a guardrail's flags, ...): plain
+    #: JSON values, never message contents or secrets.
+    log_fields: dict[str, Any] = attrs.field(factory=dict)
     stash: Stash = attrs.field(factory=Stash)
 
     @property

@@ -104,6 +104,8 @@ def event_fields(
             }
             for attempt in call.attempts
         ]
+    if call.log_fields:  # added by plugins (guardrail flags, ...)
+        fields.update(call.log_fields)
     if error is not None:
         fields["error_code"] = error.code
         fields["error_type"] = error.type

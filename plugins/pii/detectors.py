@@ -1,0 +1,456 @@
+"""Recognizers: one per entity type, each a precompiled regex plus an optional check.
+
+A recognizer's regex finds *candidates*; its check (Luhn, mod-97, `ipaddress`,
+`phonenumbers`, entropy) keeps the real ones. Every regex starts with a narrow character
+class or literal so that `re` skips most of a text in C without entering the pattern:
+that, not a combined alternation, is what keeps a 2 KB prompt cheap to scan.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+__all__ = [
+    "BUILTIN_ENTITIES",
+    "Finder",
+    "Finding",
+    "Recognizer",
+    "Scanner",
+    "builtin_recognizers",
+    "custom_recognizer",
+    "iban_valid",
+    "luhn_valid",
+    "shannon_entropy",
+    "ssn_valid",
+]
+
+Check = Callable[[str], bool]
+#: `Recognizer.needs` for values that always hold a digit.
+ANY_DIGIT = "<any digit>"
+
+
+@attrs.frozen
+class Finding:
+    """One detected value: ``text[start:end]`` is of type `entity`."""
+
+    entity: str
+    start: int
+    end: int
+
+
+class Finder(Protocol):
+    """What a `Scanner` runs: a `Recognizer`, or another detector (a contrib package's
+    Presidio recognizers) that finds values of its own."""
+
+    @property
+    def needs(self) -> str | None: ...
+
+    @property
+    def gate(self) -> str | None: ...
+
+    @property
+    def digits(self) -> bool: ...
+
+    def find(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[Finding]: ...
+
+
+@attrs.frozen
+class Recognizer:
+    """Finds one entity type. `group` names the part of a match that is the value (for a
+    URL's credentials, the ``user:password`` between ``://`` and ``@``)."""
+
+    entity: str
+    pattern: re.Pattern[str]
+    check: Check | None = None
+    group: int | str = 0
+    #: A substring every match contains (or `ANY_DIGIT`): when absent from a text, the
+    #: regex is skipped.
+    needs: str | None = None
+    #: One character every match contains, tested before `needs` (a one-character test is
+    #: a memchr; a longer substring costs more).
+    gate: str | None = None
+    #: A value must not follow a letter, a digit or one of these characters.
+    boundary: str | None = None
+    #: A value may start up to `back_max` characters before its match, over these
+    #: characters: patterns then start at a rare character (an email's ``@``, an IPv6
+    #: address's first ``:``) instead of at every letter of a text.
+    back_chars: frozenset[str] | None = None
+    back_max: int = 0
+    #: At least this many `back_chars` must come before the match (an email's local part).
+    back_min: int = 0
+    #: After a candidate fails its check, search again from its second character (a real
+    #: value may start inside it); False goes on after it (a token is judged whole).
+    rescan: bool = True
+
+    #: The pattern only ever matches digits and ``+-.() `` (and starts with one of
+    #: ``+(`` or a digit): it is run only inside the text's digit clusters.
+    digits: bool = False
+
+    def find(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[Finding]:
+        """The values in ``text[pos:endpos]`` (the rest of `text` is context)."""
+        needs = self.needs
+        if needs is not None and needs is not ANY_DIGIT and needs not in text:
+            return
+        check, group, boundary, back = self.check, self.group, self.boundary, self.back_chars
+        search = self.pattern.search
+        end_at = len(text) if endpos is None else endpos
+        while True:
+            match = search(text, pos, end_at)
+            if match is None:
+                return
+            start, end = match.start(group), match.end(group)
+            if back is not None:
+                matched, floor = start, max(0, start - self.back_max)
+                while start > floor and text[start - 1] in back:
+                    start -= 1
+                while start < matched and text[start] == ".":
+                    start += 1  # a value never starts with a dot
+                if matched - start < self.back_min:
+                    pos = match.start() + 1
+                    continue
+            if boundary is not None and start > 0:
+                before = text[start - 1]
+                if before.isalnum() or before in boundary:
+                    pos = match.start() + 1
+                    continue
+            if check is None or check(text[start:end]):
+                yield Finding(self.entity, start, end)
+                pos = match.end()
+            elif self.rescan:
+                # A candidate that fails its check may hide a real value just after its
+                # start ("45 (415) 555-2671"): look again from the next character.
+                pos = match.start() + 1
+            else:
+                pos = match.end()
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+
+def luhn_valid(number: str) -> bool:
+    """The Luhn checksum of payment card numbers (separators ignored)."""
+    digits = [int(c) for c in number if c.isdigit()]
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        if position % 2:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
+    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
+    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
+    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
+    "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
+    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
+    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
+def iban_valid(value: str) -> bool:
+    """ISO 13616: the country's length and the mod-97 checksum (spaces ignored)."""
+    iban = value.replace(" ", "").upper()
+    if _IBAN_LENGTHS.get(iban[:2]) != len(iban):
+        return False
+    moved = iban[4:] + iban[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def ssn_valid(value: str) -> bool:
+    """A US SSN's area, group and serial are never 000/666/9xx, 00 and 0000."""
+    digits = "".join(c for c in value if c.isdigit())
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def _ip_valid(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def shannon_entropy(text: str) -> float:
+    """Bits per character of `text`'s own character distribution."""
+    length = len(text)
+    counts: dict[str, int] = {}
+    for char in text:
+        counts[char] = counts.get(char, 0) + 1
+    return -sum(n / length * math.log2(n / length) for n in counts.values())
+
+
+def _entropy_check(min_entropy: float) -> Check:
+    def check(value: str) -> bool:
+        if not 32 <= len(value) <= 512:
+            return False
+        # A key mixes letters and digits; a long word or a hex hash of one case is not enough.
+        has_digit = any(c.isdigit() for c in value)
+        has_upper = any(c.isupper() for c in value)
+        has_lower = any(c.islower() for c in value)
+        return has_digit and has_upper and has_lower and shannon_entropy(value) >= min_entropy
+
+    return check
+
+
+def _phone_check(region: str) -> Check:
+    try:
+        import phonenumbers
+    except ImportError:  # pragma: no cover - checked at config time
+        raise ValueError(
+            "the PHONE entity needs the phonenumbers package: pip install 'litegate[pii]' "
+            "(or leave PHONE out of entities)"
+        ) from None
+
+    home_code = phonenumbers.country_code_for_region(region)
+
+    def check(value: str) -> bool:
+        digits = sum(c.isdigit() for c in value)
+        if digits < 7 or digits > 15:
+            return False
+        try:
+            number = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException:
+            return False
+        # Most numbers are of the default region: checking its metadata alone is much
+        # cheaper than is_valid_number, which tries every region sharing the country code
+        # (some 25 for +1).
+        if number.country_code == home_code and phonenumbers.is_valid_number_for_region(
+            number, region
+        ):
+            return True
+        return bool(phonenumbers.is_valid_number(number))
+
+    return check
+
+
+# -- the built-in recognizers -------------------------------------------------------------------
+# No pattern starts with a lookbehind or \b: `re` only skips ahead in C to a pattern's first
+# character class when the pattern starts with one. Word boundaries before a match are
+# checked in Python instead (`Recognizer.boundary`), on the few candidates.
+
+# From the "@" on; the local part before it is taken by walking back (`back_chars`).
+_EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+_EMAIL = re.compile(
+    r"@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*"
+    r"\.[A-Za-z]{2,24}(?![\w\-])"
+)
+# A phone number: optional + or (, then digits with the usual separators; phonenumbers decides.
+_PHONE = re.compile(r"[+(\d][\d \-.()]{5,18}\d(?![\w@])")
+_CARD = re.compile(r"\d(?:[ \-]?\d){12,18}(?![\w\-])")
+_IBAN = re.compile(r"[A-Z][A-Z]\d\d(?: ?[A-Z0-9]){11,30}(?!\w)")
+_SSN = re.compile(r"\d\d\d([\- ])\d\d\1\d{4}(?![\w\-])")
+_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w.]*\d)")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_IPV6 = re.compile(
+    r":[0-9A-Fa-f]{0,4}:(?:[0-9A-Fa-f]{0,4}:){0,5}"
+    r"(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?(?:%[\w.]+)?(?![\w:])"
+)
+_URL_CREDENTIALS = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]{1,15}://(?P<cred>[^\s/:@]{1,256}:[^\s/@]{1,256})@"
+)
+#: Keys by their published prefixes: (the literal every one starts with, its pattern). Each
+#: is searched only when its literal is in the text (a fast substring test): one pattern
+#: for all would enter at every "s", "e" or "h" of a text.
+SECRET_PREFIXES = (
+    ("sk-ant-", r"sk-ant-[A-Za-z0-9_\-]{20,}"),  # Anthropic
+    ("sk-", r"sk-[A-Za-z0-9_\-]{20,}"),  # OpenAI (sk-proj-, sk-svcacct-, ...)
+    ("AKIA", r"AKIA[0-9A-Z]{16}"),  # AWS access key ids
+    ("ASIA", r"ASIA[0-9A-Z]{16}"),
+    ("gh", r"gh[pousr]_[A-Za-z0-9]{36,255}"),  # GitHub tokens
+    ("github_pat_", r"github_pat_[A-Za-z0-9_]{22,255}"),
+    ("glpat-", r"glpat-[A-Za-z0-9_\-]{20,}"),  # GitLab
+    ("xox", r"xox[abposr]-[A-Za-z0-9\-]{10,}"),  # Slack
+    ("AIza", r"AIza[0-9A-Za-z_\-]{35}"),  # Google API keys
+    ("k_live_", r"[sr]k_live_[0-9A-Za-z]{16,}"),  # Stripe
+    ("sk_test_", r"sk_test_[0-9A-Za-z]{16,}"),
+    ("hf_", r"hf_[A-Za-z0-9]{30,}"),  # Hugging Face
+    ("npm_", r"npm_[A-Za-z0-9]{36}"),
+    ("eyJ", r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),  # JWTs
+    (
+        "PRIVATE KEY-----",
+        r"-----BEGIN[A-Z ]{0,20} PRIVATE KEY-----[\s\S]{1,8192}?"
+        r"-----END[A-Z ]{0,20} PRIVATE KEY-----",
+    ),
+)
+# A random key has digits: the pattern starts at a token's first digit (prose has few) and
+# takes the rest of the token; the part before the digit is taken by walking back.
+_SECRET_ENTROPY = re.compile(r"\d[A-Za-z0-9+/_\-]*={0,2}")
+_TOKEN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/_-")
+
+#: The built-in entity types, in the order they claim overlapping text.
+BUILTIN_ENTITIES = (
+    "SECRET",
+    "URL_CREDENTIALS",
+    "EMAIL",
+    "IBAN",
+    "CREDIT_CARD",
+    "US_SSN",
+    "IP_ADDRESS",
+    "PHONE",
+)
+
+
+def builtin_recognizers(
+    entities: Iterable[str], *, phone_region: str = "US", min_entropy: float = 4.3
+) -> list[Recognizer]:
+    """The recognizers of `entities`, in `BUILTIN_ENTITIES` order. Raises ValueError for a
+    name that is not built in or when PHONE is asked for without ``phonenumbers``."""
+    wanted = set(entities)
+    unknown = wanted - set(BUILTIN_ENTITIES)
+    if unknown:
+        raise ValueError(
+            f"unknown entities {sorted(unknown)}; built in: {', '.join(BUILTIN_ENTITIES)} "
+            "(add your own under custom)"
+        )
+    made: list[Recognizer] = []
+    for entity in BUILTIN_ENTITIES:
+        if entity not in wanted:
+            continue
+        if entity == "SECRET":
+            made += [
+                Recognizer(
+                    "SECRET", re.compile(pattern + r"(?![\w\-])"), needs=literal, boundary="_-"
+                )
+                for literal, pattern in SECRET_PREFIXES
+            ]
+            if min_entropy > 0:
+                made.append(
+                    Recognizer(
+                        "SECRET",
+                        _SECRET_ENTROPY,
+                        _entropy_check(min_entropy),
+                        needs=ANY_DIGIT,
+                        back_chars=_TOKEN,
+                        back_max=512,
+                        rescan=False,
+                    )
+                )
+        elif entity == "URL_CREDENTIALS":
+            made.append(Recognizer(entity, _URL_CREDENTIALS, group="cred", needs="://"))
+        elif entity == "EMAIL":
+            made.append(
+                Recognizer(
+                    entity, _EMAIL, needs="@", back_chars=_EMAIL_LOCAL, back_max=64, back_min=1
+                )
+            )
+        elif entity == "IBAN":
+            made.append(Recognizer(entity, _IBAN, iban_valid, boundary="_", needs=ANY_DIGIT))
+        elif entity == "CREDIT_CARD":
+            made.append(Recognizer(entity, _CARD, luhn_valid, boundary="_-.", digits=True))
+        elif entity == "US_SSN":
+            made.append(Recognizer(entity, _SSN, ssn_valid, boundary="_-.", digits=True))
+        elif entity == "IP_ADDRESS":
+            made.append(Recognizer(entity, _IPV4, _ip_valid, boundary="_.", digits=True))
+            made.append(
+                Recognizer(entity, _IPV6, _ip_valid, boundary="_:.", back_chars=_HEX, back_max=4)
+            )
+        elif entity == "PHONE":
+            made.append(
+                Recognizer(entity, _PHONE, _phone_check(phone_region), boundary="_+-.", digits=True)
+            )
+    return made
+
+
+def _gate(literal: str) -> str | None:
+    """The rarest character a prefixed key is sure to hold: "_" or "-" when it has one."""
+    if literal == "gh":
+        return "_"  # ghp_, gho_, ...
+    if literal == "xox":
+        return "-"  # xoxb-, ...
+    return next((c for c in "_-" if c in literal), None)
+
+
+_NAME = re.compile(r"[A-Z][A-Z_]*[A-Z]|[A-Z]")
+
+
+def custom_recognizer(name: str, pattern: str, ignore_case: bool = False) -> Recognizer:
+    """A recognizer for an operator's regex. Names are upper-case letters and underscores
+    (no digits: ``<NAME_1>`` must never look like another entity's placeholder)."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"custom entity name {name!r}: use upper-case letters and underscores, like EMPLOYEE_ID"
+        )
+    try:
+        compiled = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+    except re.error as exc:
+        raise ValueError(f"custom entity {name}: bad pattern: {exc}") from None
+    if compiled.match(""):
+        raise ValueError(f"custom entity {name}: the pattern matches the empty string")
+    return Recognizer(name, compiled)
+
+
+#: Where digit-led values can be: a run of digits and separators, at least 7 long.
+_DIGIT_CLUSTER = re.compile(r"[+(\d][\d \-.()+]{5,}\d")
+
+
+class Scanner:
+    """Runs a fixed set of recognizers over texts; findings never overlap (the earlier
+    recognizer wins, then the earlier match). Digit-led recognizers (cards, SSNs, IPv4,
+    phones) share one pass that finds the text's digit clusters; prose has few."""
+
+    __slots__ = ("digit_led", "recognizers", "rest")
+
+    def __init__(self, recognizers: Sequence[Finder]) -> None:
+        self.recognizers = tuple(recognizers)
+        self.rest = tuple(r for r in recognizers if not r.digits)
+        self.digit_led = tuple(r for r in recognizers if r.digits)
+
+    def scan(self, text: str) -> list[Finding]:
+        found: list[Finding] = []
+        # Where the text's digits are, by substring search (memchr): values that hold a digit
+        # are looked for only from a little before the first digit to a little after the
+        # last, and not at all in a text without digits -- a regex pass costs far more.
+        firsts = [i for i in map(text.find, "0123456789") if i >= 0]
+        first = min(firsts) if firsts else -1
+        for recognizer in self.rest:
+            gate, needs = recognizer.gate, recognizer.needs
+            if gate is not None and gate not in text:
+                continue
+            if needs is ANY_DIGIT:
+                if first < 0:
+                    continue
+                findings = recognizer.find(text, max(0, first - 2))
+            elif needs is not None and needs not in text:
+                continue  # most texts: no generator made, no regex entered
+            else:
+                findings = recognizer.find(text)
+            for finding in findings:
+                _add(found, finding)
+        if self.digit_led and first >= 0:
+            last = max(map(text.rfind, "0123456789"))
+            clusters = _DIGIT_CLUSTER.finditer(text, max(0, first - 4), last + 1)
+            for cluster in clusters:
+                # One character more: the patterns' look-aheads see what follows.
+                start, end = cluster.start(), min(cluster.end() + 1, len(text))
+                for recognizer in self.digit_led:
+                    for finding in recognizer.find(text, start, end):
+                        _add(found, finding)
+        if len(found) > 1:
+            found.sort(key=_start)
+        return found
+
+
+def _add(found: list[Finding], finding: Finding) -> None:
+    for other in found:
+        if finding.start < other.end and other.start < finding.end:
+            return
+    found.append(finding)
+
+
+def _start(finding: Finding) -> Any:
+    return finding.start

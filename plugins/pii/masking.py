@@ -1,0 +1,118 @@
+"""Placeholders: replace found values with ``<EMAIL_1>`` and put them back in the answer.
+
+A `Vault` lives for one call. The same value gets the same placeholder everywhere in the
+call (so a model sees that two messages name the same person), and a placeholder never
+equals text the caller wrote: numbers already used in the request's own text are skipped,
+so `unmask(mask(x)) == x` for any x.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+
+from .detectors import Finding
+
+__all__ = ["PLACEHOLDER", "Vault", "redact"]
+
+#: What a placeholder looks like: ``<`` NAME ``_`` number ``>``; names have no digits.
+PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)_(\d{1,9})>")
+
+
+class Vault:
+    """One call's placeholders, both ways."""
+
+    __slots__ = ("_counters", "_reserved", "by_placeholder", "by_value")
+
+    def __init__(self) -> None:
+        #: placeholder -> original value
+        self.by_placeholder: dict[str, str] = {}
+        #: (entity, original value) -> placeholder
+        self.by_value: dict[tuple[str, str], str] = {}
+        self._counters: dict[str, int] = {}
+        self._reserved: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.by_placeholder)
+
+    def reserve(self, texts: Iterable[str]) -> None:
+        """Never hand out a placeholder that already appears in these texts."""
+        for text in texts:
+            if "<" in text:
+                self._reserved.update(m.group(0) for m in PLACEHOLDER.finditer(text))
+
+    def placeholder(self, entity: str, value: str) -> str:
+        key = (entity, value)
+        known = self.by_value.get(key)
+        if known is not None:
+            return known
+        number = self._counters.get(entity, 0)
+        while True:
+            number += 1
+            made = f"<{entity}_{number}>"
+            if made not in self._reserved:
+                break
+        self._counters[entity] = number
+        self.by_value[key] = made
+        self.by_placeholder[made] = value
+        return made
+
+    def mask(self, text: str, findings: Iterable[Finding], redacted: frozenset[str]) -> str:
+        """`text` with each finding replaced: by a placeholder, or by ``<ENTITY>`` when its
+        entity is in `redacted`. Findings are sorted and do not overlap."""
+        parts: list[str] = []
+        last = 0
+        for finding in findings:
+            parts.append(text[last : finding.start])
+            if finding.entity in redacted:
+                parts.append(f"<{finding.entity}>")
+            else:
+                parts.append(self.placeholder(finding.entity, text[finding.start : finding.end]))
+            last = finding.end
+        parts.append(text[last:])
+        return "".join(parts)
+
+    def unmask(self, text: str) -> str:
+        """`text` with every placeholder of this vault replaced by its original."""
+        if "<" not in text or not self.by_placeholder:
+            return text
+        originals = self.by_placeholder
+        return PLACEHOLDER.sub(lambda m: originals.get(m.group(0), m.group(0)), text)
+
+    def unmask_json(self, text: str) -> str:
+        """Like `unmask`, inside a JSON document's text (tool-call arguments): each original
+        is escaped as a JSON string's content."""
+        if "<" not in text or not self.by_placeholder:
+            return text
+        originals = self.by_placeholder
+
+        def restore(match: re.Match[str]) -> str:
+            value = originals.get(match.group(0))
+            return match.group(0) if value is None else json.dumps(value)[1:-1]
+
+        return PLACEHOLDER.sub(restore, text)
+
+    def pending_prefix(self, text: str) -> int:
+        """Where a placeholder of this vault may begin at the end of `text` and go on in the
+        next chunk (``len(text)`` when nothing needs holding back)."""
+        cut = text.rfind("<")
+        if cut < 0:
+            return len(text)
+        tail = text[cut:]
+        for made in self.by_placeholder:
+            if len(made) > len(tail) and made.startswith(tail):
+                return cut
+        return len(text)
+
+
+def redact(text: str, findings: Iterable[Finding]) -> str:
+    """`text` with each finding replaced by ``<ENTITY>``, irreversibly."""
+    parts: list[str] = []
+    last = 0
+    for finding in findings:
+        parts.append(text[last : finding.start])
+        parts.append(f"<{finding.entity}>")
+        last = finding.end
+    parts.append(text[last:])
+    return "".join(parts)

@@ -1,0 +1,170 @@
+"""Each recognizer: what it finds, what it leaves alone, and its checksum."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from litegate.plugins.pii.detectors import (
+    BUILTIN_ENTITIES,
+    Scanner,
+    builtin_recognizers,
+    custom_recognizer,
+    iban_valid,
+    luhn_valid,
+    shannon_entropy,
+    ssn_valid,
+)
+
+SCANNER = Scanner(builtin_recognizers(BUILTIN_ENTITIES))
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    return [(f.entity, text[f.start : f.end]) for f in SCANNER.scan(text)]
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [
+        ("4111 1111 1111 1111", True),  # Visa test number
+        ("5500-0000-0000-0004", True),  # Mastercard
+        ("378282246310005", True),  # Amex, 15 digits
+        ("6011111111111117", True),
+        ("4111 1111 1111 1112", False),  # one digit off
+        ("1234567890123", False),
+        ("411111111111", False),  # too short
+    ],
+)
+def test_luhn(number, valid):
+    assert luhn_valid(number) is valid
+
+
+@pytest.mark.parametrize(
+    ("iban", "valid"),
+    [
+        ("DE89 3704 0044 0532 0130 00", True),
+        ("GB82WEST12345698765432", True),
+        ("FR1420041010050500013M02606", True),
+        ("NL91ABNA0417164300", True),
+        ("DE89 3704 0044 0532 0130 01", False),  # checksum
+        ("DE89 3704 0044 0532 0130", False),  # Germany's length is 22
+        ("XX89370400440532013000", False),  # no such country
+    ],
+)
+def test_iban_checksum(iban, valid):
+    assert iban_valid(iban) is valid
+
+
+@pytest.mark.parametrize(
+    ("ssn", "valid"),
+    [("123-45-6789", True), ("000-12-3456", False), ("666-12-3456", False),
+     ("912-34-5678", False), ("123-00-4567", False), ("123-45-0000", False)],
+)  # fmt: skip
+def test_ssn_rules(ssn, valid):
+    assert ssn_valid(ssn) is valid
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "mail jane.doe+tag@mail.example.co.uk now",
+            [("EMAIL", "jane.doe+tag@mail.example.co.uk")],
+        ),
+        ("card 4111-1111-1111-1111.", [("CREDIT_CARD", "4111-1111-1111-1111")]),
+        ("card 4111 1111 1111 1112", []),  # fails Luhn, and is no phone number either
+        ("IBAN GB82 WEST 1234 5698 7654 32", [("IBAN", "GB82 WEST 1234 5698 7654 32")]),
+        ("ssn 123-45-6789", [("US_SSN", "123-45-6789")]),
+        ("ssn 666-45-6789", []),
+        ("from 10.0.0.254 to 8.8.8.8", [("IP_ADDRESS", "10.0.0.254"), ("IP_ADDRESS", "8.8.8.8")]),
+        ("not an ip 999.1.1.1 or 1.2.3", []),
+        ("version 1.2.3.4.5", []),
+        (
+            "v6 2001:db8:85a3::8a2e:370:7334 and ::1",
+            [("IP_ADDRESS", "2001:db8:85a3::8a2e:370:7334"), ("IP_ADDRESS", "::1")],
+        ),
+        ("at 12:30:45, std::vector, a::b::c", []),
+        (
+            "call (212) 736-5000 or +44 20 7946 0958",
+            [("PHONE", "(212) 736-5000"), ("PHONE", "+44 20 7946 0958")],
+        ),
+        ("order 12345 shipped in 2024", []),
+        ("db postgres://app:s3cr3t@db.internal:5432/x", [("URL_CREDENTIALS", "app:s3cr3t")]),
+        ("see https://example.com/a:b@c", []),  # a path, not credentials
+        ("key sk-proj-abcdefghij0123456789ABCD", [("SECRET", "sk-proj-abcdefghij0123456789ABCD")]),
+        (
+            "key sk-ant-api03-abcdefghij0123456789",
+            [("SECRET", "sk-ant-api03-abcdefghij0123456789")],
+        ),
+        ("AKIAIOSFODNN7EXAMPLE", [("SECRET", "AKIAIOSFODNN7EXAMPLE")]),
+        (
+            "tok ghp_0123456789abcdefghijABCDEFGHIJ012345",
+            [("SECRET", "ghp_0123456789abcdefghijABCDEFGHIJ012345")],
+        ),
+        ("slack xoxb-1234567890-abcdefghij", [("SECRET", "xoxb-1234567890-abcdefghij")]),
+        (
+            "g AIzaSyA1234567890abcdefghijklmnopqrstuv",
+            [("SECRET", "AIzaSyA1234567890abcdefghijklmnopqrstuv")],
+        ),
+        ("a task-list item, ask-me-anything", []),
+        (
+            "random Zx8kQ2mN5pR7tV9wY1aB3cD5eF7gH9jK",
+            [("SECRET", "Zx8kQ2mN5pR7tV9wY1aB3cD5eF7gH9jK")],
+        ),
+        ("sha 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", []),
+        ("getUserAccountSettingsByIdentifierAndName", []),
+    ],
+)
+def test_what_the_scanner_finds(text, expected):
+    assert found(text) == expected
+
+
+def test_private_key_blocks():
+    key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nIBAAK\n-----END RSA PRIVATE KEY-----"
+    assert found(f"here: {key} done") == [("SECRET", key)]
+
+
+def test_findings_never_overlap_and_come_in_order():
+    text = "x@y.io 4111111111111111 192.168.0.1 x@y.io"
+    findings = SCANNER.scan(text)
+    assert [f.start for f in findings] == sorted(f.start for f in findings)
+    for first, second in itertools.pairwise(findings):
+        assert first.end <= second.start
+
+
+def test_entropy():
+    assert shannon_entropy("aaaa") == 0
+    assert shannon_entropy("abcd") == 2
+    without = Scanner(builtin_recognizers(["SECRET"], min_entropy=0))
+    assert without.scan("random Zx8kQ2mN5pR7tV9wY1aB3cD5eF7gH9jK") == []
+
+
+def test_only_the_entities_asked_for():
+    emails = Scanner(builtin_recognizers(["EMAIL"]))
+    assert [f.entity for f in emails.scan("a@b.io 123-45-6789")] == ["EMAIL"]
+
+
+def test_unknown_entities_and_bad_custom_ones_are_config_errors():
+    with pytest.raises(ValueError, match="unknown entities"):
+        builtin_recognizers(["EMAIL", "PASSPORT"])
+    with pytest.raises(ValueError, match="upper-case"):
+        custom_recognizer("emp_id", "EMP-[0-9]+")
+    with pytest.raises(ValueError, match="upper-case"):
+        custom_recognizer("EMP1", "EMP-[0-9]+")  # digits would look like a placeholder
+    with pytest.raises(ValueError, match="bad pattern"):
+        custom_recognizer("EMP", "EMP-[0-9")
+    with pytest.raises(ValueError, match="empty string"):
+        custom_recognizer("EMP", "x*")
+
+
+def test_phone_without_phonenumbers_is_a_clear_config_error(monkeypatch):
+    import sys
+
+    from litegate import ConfigError, Gateway
+
+    monkeypatch.setitem(sys.modules, "phonenumbers", None)
+    toml = '[[pipeline]]\nplugin = "pii"\n[[models]]\nname = "m"\nprovider = "mock"\n'
+    with pytest.raises(ConfigError, match=r"litegate\[pii\]"):
+        Gateway.from_toml(toml, {})
+    Gateway.from_toml(toml.replace('"pii"', '"pii"\nentities = ["EMAIL"]'), {})
