@@ -113,9 +113,10 @@ class BudgetPlugin:
         output_tokens_estimate: int = attrs.field(default=256, validator=attrs.validators.ge(0))
         #: Set a period's counter from the spend ledger the first time it is used.
         seed_from_ledger: bool = True
-        #: When the state backend or database can't be reached: let calls through (true,
-        #: logged) or refuse them with 503 (false).
-        fail_open: bool = True
+        #: When the state backend or database can't be reached: refuse calls with 503
+        #: (false, the default: money is not spent unchecked) or let them through (true,
+        #: logged). See docs/security.md, "Dependency outages".
+        fail_open: bool = False
 
     def __init__(self, config: Config) -> None:
         self.config = config

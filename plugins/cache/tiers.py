@@ -132,24 +132,56 @@ class MemoryTier:
 
 class SharedTier:
     """Entries in a `State` under ``cache:e:KEY``, expiring by the store's TTL. A store that
-    fails is a miss (logged), never an error for the caller."""
+    fails is a miss, never an error for the caller; after a failure the tier turns itself
+    off for `pause` seconds, saying so once (a full disk or a Redis outage would otherwise
+    cost every request a timeout and the log a line each), then tries again."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(
+        self, state: State, pause: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.state = state
+        self.pause = pause
+        self.clock = clock
+        #: `clock()` until which the tier is off (0: on).
+        self.off_until = 0.0
+
+    @property
+    def available(self) -> bool:
+        if not self.off_until:
+            return True
+        if self.clock() < self.off_until:
+            return False
+        self.off_until = 0.0
+        log.warning("cache: trying the shared tier again")
+        return True
+
+    def _failed(self, action: str, exc: StateError) -> None:
+        self.off_until = self.clock() + self.pause
+        log.warning(
+            "cache: could not %s the shared tier (%s); it is off for %gs, answers are "
+            "served from upstream and this worker's memory meanwhile",
+            action,
+            exc,
+            self.pause,
+        )
 
     async def get(self, key: str) -> Entry | None:
+        if not self.available:
+            return None
         try:
             data = await self.state.get(f"cache:e:{key}")
         except StateError as exc:
-            log.warning("cache: could not read the shared tier: %s", exc)
+            self._failed("read", exc)
             return None
         return None if data is None else Entry.decode(key, data)
 
     async def put(self, entry: Entry, ttl: float) -> None:
+        if not self.available:
+            return
         try:
             await self.state.set(f"cache:e:{entry.key}", entry.encode(), ttl=ttl)
         except StateError as exc:
-            log.warning("cache: could not write the shared tier: %s", exc)
+            self._failed("write", exc)
 
     async def delete(self, key: str) -> None:
         await self.state.delete(f"cache:e:{key}")
