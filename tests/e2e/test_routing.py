@@ -57,7 +57,10 @@ def model(alias: str, upstream: str, base_url: str) -> str:
 
 
 def serve(serve_gateway, router: str, *models: str) -> httpx.Client:
-    server = serve_gateway(f'[[pipeline]]\nplugin = "router"\n{router}\n' + "".join(models))
+    # Each test keeps its router stats to itself (the default store is shared on disk).
+    server = serve_gateway(
+        f'[state]\nkv = "memory:"\n[[pipeline]]\nplugin = "router"\n{router}\n' + "".join(models)
+    )
     return httpx.Client(base_url=server.base_url, timeout=30)
 
 
@@ -179,7 +182,7 @@ def test_the_access_log_lists_every_attempt(serve_gateway, fake_openai, tmp_path
     base = fake_openai.base_url
     log = tmp_path / "access.log"
     server = serve_gateway(
-        f'[[pipeline]]\nplugin = "logging"\npath = "{log}"\n'
+        f'[state]\nkv = "memory:"\n[[pipeline]]\nplugin = "logging"\npath = "{log}"\n'
         '[[pipeline]]\nplugin = "router"\nretries = 0\ndefault_fallbacks = ["backup"]\n'
         + model("m", "error-500", base)
         + model("backup", "ok", base)

@@ -28,7 +28,9 @@ def deployments(*models: str, alias: str = "m", weights: tuple[int, ...] = ()) -
 
 
 def router(options: str, models: str) -> Gateway:
-    return Gateway.from_toml(f'[[pipeline]]\nplugin = "router"\n{options}\n{models}', {})
+    return Gateway.from_toml(
+        f'[state]\nkv = "memory:"\n[[pipeline]]\nplugin = "router"\n{options}\n{models}', {}
+    )
 
 
 class FakeClock:
