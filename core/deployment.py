@@ -47,6 +47,11 @@ class DeploymentRouting:
     #: Price of a completion token, for the "cost" strategy.
     output_cost_per_token: float | None = None
 
+    @property
+    def unlimited(self) -> bool:
+        """No rpm, tpm or max_parallel: the router need not count against limits."""
+        return self.rpm is None and self.tpm is None and self.max_parallel is None
+
 
 @attrs.define(slots=True, eq=False)
 class Deployment:

@@ -82,7 +82,11 @@ class Circuits:
 
     def record(self, deployment: str, ok: bool, probe: bool = False) -> bool:
         """An attempt ended; True when this opened the breaker."""
-        breaker = self._breaker(deployment)
+        breaker = self._breakers.get(deployment)
+        if ok and not self.rate and (breaker is None or breaker.open_until is None):
+            return False  # the common case: a success on a closed circuit
+        if breaker is None:
+            breaker = self._breakers[deployment] = _Breaker()
         now = self.clock()
         if probe:
             breaker.probes = max(0, breaker.probes - 1)

@@ -40,8 +40,7 @@ class _Progress:
     """One call's way through its aliases."""
 
     alias: str
-    #: Queue priority (higher first) and the tags the call asks for.
-    priority: int
+    #: The tags the call asks for.
     tags: frozenset[str]
     retries: int = 0
     used: list[str] = attrs.field(factory=list)
@@ -176,23 +175,42 @@ class RouterPlugin:
         """By strategy among the deployments within their limits, preferring those the call
         asks for by tag, then untried ones, then those whose circuit is closed, then the
         lowest `priority`; None when every one is at its limit."""
-        stats = self.stats
+        cooling, within = self.stats.cooling, self._within_limits
+        usable: Sequence[Deployment] = ()
+        if not progress.tags and not tried:  # the common case, in one pass
+            usable = [
+                d for d in deployments if not cooling(d.id) and (d.routing.unlimited or within(d))
+            ]
+        if not usable:
+            usable = self._usable(progress, deployments, tried)
+            if not usable:
+                return None
+        if len(usable) > 1:
+            first = usable[0].routing.priority
+            if any(d.routing.priority != first for d in usable):
+                best = min(d.routing.priority for d in usable)
+                usable = [d for d in usable if d.routing.priority == best]
+        strategy = self.config.strategies.get(progress.alias, self.config.strategy)
+        return self.chooser.choose(strategy, usable, call)
+
+    def _usable(
+        self, progress: _Progress, deployments: Sequence[Deployment], tried: set[str] | tuple[()]
+    ) -> Sequence[Deployment]:
+        cooling, within = self.stats.cooling, self._within_limits
         pool: Sequence[Deployment] = deployments
         if progress.tags:
             pool = [d for d in deployments if progress.tags.intersection(d.routing.tags)] or pool
-        fresh = [d for d in pool if d.id not in tried] if tried else pool
-        for group in (fresh, pool) if fresh and len(fresh) < len(pool) else (fresh or pool,):
-            usable = [d for d in group if not stats.cooling(d.id)] or group
-            usable = [d for d in usable if self._within_limits(d)]
+        groups: tuple[Sequence[Deployment], ...] = (pool,)
+        if tried:
+            fresh = [d for d in pool if d.id not in tried]
+            if fresh and len(fresh) < len(pool):
+                groups = (fresh, pool)
+        for group in groups:
+            usable = [d for d in group if not cooling(d.id)] or group
+            usable = [d for d in usable if d.routing.unlimited or within(d)]
             if usable:
-                break
-        else:
-            return None
-        if len(usable) > 1:
-            best = min(d.routing.priority for d in usable)
-            usable = [d for d in usable if d.routing.priority == best]
-        strategy = self.config.strategies.get(progress.alias, self.config.strategy)
-        return self.chooser.choose(strategy, usable, call)
+                return usable
+        return ()
 
     def _within_limits(self, deployment: Deployment) -> bool:
         routing, stats = deployment.routing, self.stats
@@ -216,7 +234,7 @@ class RouterPlugin:
         timeout = min(float(self.config.queue_timeout), self._time_left(call))
         deployment = await self.queue.wait(
             progress.alias,
-            progress.priority,
+            _priority(call, self.config),
             lambda: self._pick(call, progress, deployments, tried),
             timeout,
         )
@@ -249,8 +267,7 @@ class RouterPlugin:
     def _progress(self, call: Call) -> _Progress:
         progress = call.stash.get(_PROGRESS)
         if progress is None:
-            priority, tags = _asks(call, self.config)
-            progress = call.stash[_PROGRESS] = _Progress(call.alias, priority, tags)
+            progress = call.stash[_PROGRESS] = _Progress(call.alias, _tags(call, self.config))
         return progress
 
     def _use(self, call: Call, progress: _Progress, deployment: Deployment) -> Deployment:
@@ -276,30 +293,32 @@ class RouterPlugin:
         self._release(progress, call.attempts[-1])
 
 
-def _asks(call: Call, config: RouterConfig) -> tuple[int, frozenset[str]]:
-    """The call's queue priority and tags: from its headers, within what its key allows."""
+def _priority(call: Call, config: RouterConfig) -> int:
+    """The call's queue priority (higher first): its header's, capped by its key's."""
     metadata = call.principal.metadata if call.principal is not None else {}
     allowed = metadata.get("priority")
     key_priority = allowed if isinstance(allowed, int) else None
-    priority = key_priority or 0
     header = call.headers.get(config.priority_header) if config.priority_header else None
-    if header:
-        try:
-            asked = int(header)
-        except ValueError:
-            raise GatewayError(
-                400,
-                f"The header '{config.priority_header}' must be an integer.",
-                code="invalid_request_error",
-                param=config.priority_header,
-            ) from None
-        priority = asked if key_priority is None else min(asked, key_priority)
+    if not header:
+        return key_priority or 0
+    try:
+        asked = int(header)
+    except ValueError:
+        raise GatewayError(
+            400,
+            f"The header '{config.priority_header}' must be an integer.",
+            code="invalid_request_error",
+            param=config.priority_header,
+        ) from None
+    return asked if key_priority is None else min(asked, key_priority)
+
+
+def _tags(call: Call, config: RouterConfig) -> frozenset[str]:
+    """The tags the call asks for: its header's, else its key's ``tags`` metadata."""
     raw = call.headers.get(config.tags_header) if config.tags_header else None
     if raw:
-        tags = frozenset(t.strip() for t in raw.split(",") if t.strip())
-    else:
-        listed = metadata.get("tags")
-        tags = (
-            frozenset(str(t) for t in listed) if isinstance(listed, list | tuple) else frozenset()
-        )
-    return priority, tags
+        return frozenset(t.strip() for t in raw.split(",") if t.strip())
+    if call.principal is None:
+        return frozenset()
+    listed = call.principal.metadata.get("tags")
+    return frozenset(str(t) for t in listed) if isinstance(listed, list | tuple) else frozenset()

@@ -110,6 +110,8 @@ class SharedStats(LocalStats):
     # -- RouterStats (own numbers plus the others') -------------------------------------
 
     def record(self, deployment: str, latency: float | None, ok: bool, probe: bool = False) -> None:
+        if self._state is None:  # not sharing (yet): this worker's own stats
+            return super().record(deployment, latency, ok, probe)
         # Locally first, so the worker that saw the failures opens the circuit at once.
         self._blend(deployment, latency)
         if latency is not None:

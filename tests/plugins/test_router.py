@@ -14,7 +14,7 @@ import pytest
 from litegate import ConfigError, Gateway, GatewayError, Principal
 from litegate.plugins.router import RouterPlugin
 from litegate.plugins.router.config import RouterConfig
-from litegate.plugins.router.plugin import _asks
+from litegate.plugins.router.plugin import _priority
 from litegate.plugins.router.retries import backoff, fallback_aliases, is_retryable
 from litegate.plugins.router.stats import LocalStats
 from litegate.plugins.router.strategies import Chooser
@@ -403,17 +403,17 @@ async def test_a_key_caps_the_priority_its_calls_may_ask_for():
     call = gw.new_call(
         "chat", {"model": "m", "messages": MESSAGES}, headers={"x-litegate-priority": "9"}
     )
-    assert _asks(call, config)[0] == 9
+    assert _priority(call, config) == 9
     call.principal = Principal("k", "key", metadata={"priority": 3})
-    assert _asks(call, config)[0] == 3
+    assert _priority(call, config) == 3
     call = gw.new_call("chat", {"model": "m", "messages": MESSAGES})
     call.principal = Principal("k", "key", metadata={"priority": 3})
-    assert _asks(call, config)[0] == 3
+    assert _priority(call, config) == 3
     bad = gw.new_call(
         "chat", {"model": "m", "messages": MESSAGES}, headers={"x-litegate-priority": "hi"}
     )
     with pytest.raises(GatewayError):
-        _asks(bad, config)
+        _priority(bad, config)
 
 
 async def test_a_call_waiting_longer_than_the_queue_timeout_gets_429():
