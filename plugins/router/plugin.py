@@ -8,6 +8,7 @@ import math
 import random
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 from starlette.routing import BaseRoute, Route
@@ -63,7 +64,7 @@ class RouterPlugin:
     def __init__(self, config: RouterConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
-        breaker = {
+        breaker: dict[str, Any] = {
             "failures": config.cooldown_failures,
             "window": float(config.cooldown_window),
             "cooldown": float(config.cooldown),
@@ -74,11 +75,11 @@ class RouterPlugin:
         # Unless told not to share, the stats can share; whether they do is known at
         # start-up (`[state] kv`). Unconnected, they are this process's own.
         self.shared = (
-            SharedStats(**breaker, refresh=float(config.shared_refresh))  # type: ignore[arg-type]
+            SharedStats(**breaker, refresh=float(config.shared_refresh))
             if config.shared is not False
             else None
         )
-        self.stats: LocalStats = self.shared or LocalStats(**breaker)  # type: ignore[arg-type]
+        self.stats: LocalStats = self.shared or LocalStats(**breaker)
         self.chooser = Chooser(self.stats, self.rng)
         self.queue: WaitQueue[Deployment] = WaitQueue(config.queue_size)
         self.checks = Checks(
