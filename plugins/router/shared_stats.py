@@ -228,6 +228,8 @@ class SharedStats(LocalStats):
                 await self._pull()
             except StateError as exc:  # keep the last snapshot; the store may come back
                 log.warning("router: could not refresh shared stats: %s", exc)
+            except Exception:  # a value this version cannot read: keep refreshing
+                log.exception("router: unreadable shared stats in the store")
 
     async def _pull(self) -> None:
         state = self._state

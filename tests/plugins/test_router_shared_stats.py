@@ -144,3 +144,23 @@ async def test_a_worker_that_died_mid_call_stops_counting_when_its_lease_runs_ou
     finally:
         one._state = None
         await two.aclose()
+
+
+async def test_an_unreadable_value_in_the_store_does_not_stop_the_refreshes(caplog):
+    state = MemoryState("t:")
+    one, two = stats(), stats()
+    await one.connect(state, IDS)
+    await two.connect(state, IDS)
+    try:
+        await state.set("router:workers", b"not json")
+        await settle(one, two)
+        assert "unreadable" in caplog.text
+        await state.delete("router:workers")
+        one._registered_until = 0  # registers again on its next refresh
+        one.begin("m#0")
+        await settle(one, two)
+        await settle(one, two)
+        assert two.in_flight("m#0") == 1
+    finally:
+        await one.aclose()
+        await two.aclose()
