@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -16,12 +16,16 @@ from starlette.responses import Response
 
 from litegate import Deployment, Gateway, GatewayError, Principal
 from litegate.pipeline import as_gateway_error
+from litegate.state import State, StateError
 
 from .stats import RouterStats
 
 __all__ = ["Checks", "deployments_report"]
 
 log = logging.getLogger("litegate.router")
+
+#: Held (with a TTL) by the worker running this round of checks.
+_TURN = "router:checking"
 
 #: The cheap call: one short message, one token back.
 PING = {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
@@ -47,8 +51,12 @@ class Checks:
         interval: float | None,
         timeout: float,
         failure_statuses: Sequence[int],
+        store: Callable[[], State | None] = lambda: None,
     ) -> None:
         self.stats = stats
+        #: The shared store, once the router shares one: then one worker checks per round
+        #: and every worker reports the results.
+        self.store = store
         self.interval = interval
         self.timeout = timeout
         self.results: dict[str, CheckResult] = {}
@@ -70,8 +78,35 @@ class Checks:
             d for group in gateway.deployments.values() for d in group if d.routing.health_check
         ]
         while True:
-            await asyncio.gather(*(self.check(gateway, d) for d in targets))
+            if await self._my_turn(interval):
+                await asyncio.gather(*(self.check(gateway, d) for d in targets))
             await asyncio.sleep(interval)
+
+    async def _my_turn(self, interval: float) -> bool:
+        """Whether this worker runs this round: with a shared store, the first worker to
+        wake after the last round took it."""
+        state = self.store()
+        if state is None:
+            return True
+        try:
+            return await state.compare_and_set(_TURN, None, b"1", ttl=interval * 0.9)
+        except StateError:
+            return True
+
+    async def last(self, deployments: Sequence[Deployment]) -> dict[str, dict[str, Any]]:
+        """The last check of each deployment that has one (every worker's, when shared)."""
+        state = self.store()
+        if state is None or self.interval is None:
+            return {d: attrs.asdict(r) for d, r in self.results.items()}
+        found = {}
+        for deployment in deployments:
+            try:
+                value = await state.get(f"router:check:{deployment.id}")
+            except StateError:
+                value = None
+            if value is not None:
+                found[deployment.id] = orjson.loads(value)
+        return found
 
     async def check(self, gateway: Gateway, deployment: Deployment) -> CheckResult:
         """Call `deployment` once, straight through its adapter (no other plugin runs)."""
@@ -96,20 +131,30 @@ class Checks:
         )
         self.results[deployment.id] = result
         self.stats.record(deployment.id, latency if error is None else None, ok=not failed)
+        state = self.store()
+        if state is not None and self.interval is not None:
+            ttl = max(3 * self.interval, 60.0)
+            try:
+                await state.set(
+                    f"router:check:{deployment.id}", orjson.dumps(attrs.asdict(result)), ttl=ttl
+                )
+            except StateError as exc:
+                log.warning("router: could not share a health check: %s", exc)
         if failed:
             log.warning("router: health check of %s failed: %s", deployment.id, result.error)
         return result
 
 
 def deployments_report(
-    deployments: Sequence[Deployment], stats: RouterStats, checks: Checks
+    deployments: Sequence[Deployment],
+    stats: RouterStats,
+    checks: Mapping[str, dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """Each deployment's state, latency, circuit and usage, as `GET /health/deployments`
     shows them."""
     report = []
     for d in deployments:
         latency = stats.latency(d.id)
-        check = checks.results.get(d.id)
         circuit = stats.circuit(d.id)
         report.append(
             {
@@ -130,7 +175,7 @@ def deployments_report(
                 },
                 "priority": d.routing.priority,
                 "tags": list(d.routing.tags),
-                "last_check": None if check is None else attrs.asdict(check),
+                "last_check": checks.get(d.id),
             }
         )
     return report
@@ -141,7 +186,8 @@ def deployments_endpoint(
 ) -> Callable[[Request, Principal], Any]:
     async def health_deployments(request: Request, principal: Principal) -> Response:
         deployments = [d for group in gateway.deployments.values() for d in group]
-        body = {"deployments": deployments_report(deployments, stats, checks)}
+        last = await checks.last(deployments)
+        body = {"deployments": deployments_report(deployments, stats, last)}
         return Response(orjson.dumps(body), media_type="application/json")
 
     return health_deployments

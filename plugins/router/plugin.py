@@ -87,6 +87,7 @@ class RouterPlugin:
             None if config.health_check_interval is None else float(config.health_check_interval),
             float(config.health_check_timeout),
             config.retry_statuses,
+            store=self.shared.connected_state if self.shared is not None else lambda: None,
         )
 
     @hookimpl

@@ -92,6 +92,10 @@ class SharedStats(LocalStats):
         await self._pull()
         self._refresher = asyncio.create_task(self._refresh_forever())
 
+    def connected_state(self) -> State | None:
+        """The store, while sharing through one."""
+        return self._state
+
     async def aclose(self) -> None:
         """Stop refreshing, let pending writes finish and withdraw this worker's counts."""
         if self._refresher is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from litegate import Gateway
+from litegate.plugins.router.health import Checks
 from litegate.plugins.router.shared_stats import SharedStats
 from litegate.state import MemoryState
 
@@ -161,6 +162,27 @@ async def test_an_unreadable_value_in_the_store_does_not_stop_the_refreshes(capl
         await settle(one, two)
         await settle(one, two)
         assert two.in_flight("m#0") == 1
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_one_worker_runs_each_round_of_health_checks_and_every_worker_reports_it():
+    state = MemoryState("t:")
+    one, two = stats(), stats()
+    await one.connect(state, IDS)
+    await two.connect(state, IDS)
+    gw = Gateway.from_toml('[state]\nkv = "memory:"\n[[models]]\nname = "m"\nprovider = "mock"\n')
+    checks_one = Checks(one, 10.0, 1.0, [500], store=one.connected_state)
+    checks_two = Checks(two, 10.0, 1.0, [500], store=two.connected_state)
+    try:
+        assert await checks_one._my_turn(10.0)
+        assert not await checks_two._my_turn(10.0)  # this round is taken
+        (deployment,) = gw.deployments["m"]
+        async with gw:
+            assert (await checks_one.check(gw, deployment)).ok
+        seen = await checks_two.last([deployment])
+        assert seen["m#0"]["ok"] is True and seen["m#0"]["error"] is None
     finally:
         await one.aclose()
         await two.aclose()
