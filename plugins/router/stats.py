@@ -54,26 +54,32 @@ class RouterStats(Protocol):
 
 
 class _Minute:
-    """Amounts over the last minute: a deque of (time, amount) and their running sum."""
+    """Amounts over the last minute, in one-second buckets (so at most 61 of them, however
+    busy): a deque of [second, amount] and their running sum."""
 
-    __slots__ = ("entries", "total")
+    __slots__ = ("buckets", "total")
 
     def __init__(self) -> None:
-        self.entries: deque[tuple[float, int]] = deque()
+        self.buckets: deque[list[int]] = deque()
         self.total = 0
 
     def add(self, now: float, amount: int) -> None:
-        self.entries.append((now, amount))
+        second = int(now)
+        buckets = self.buckets
+        if buckets and buckets[-1][0] == second:
+            buckets[-1][1] += amount
+        else:
+            buckets.append([second, amount])
         self.total += amount
 
     def sum(self, now: float) -> int:
-        entries, horizon = self.entries, now - MINUTE
-        while entries and entries[0][0] <= horizon:
-            self.total -= entries.popleft()[1]
+        buckets, horizon = self.buckets, now - MINUTE
+        while buckets and buckets[0][0] + 1 <= horizon:
+            self.total -= buckets.popleft()[1]
         return self.total
 
     def oldest(self) -> float | None:
-        return self.entries[0][0] if self.entries else None
+        return float(self.buckets[0][0] + 1) if self.buckets else None
 
 
 class LocalStats:

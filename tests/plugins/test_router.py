@@ -229,7 +229,7 @@ def test_usage_forgets_after_a_minute():
     clock.now += 59
     stats.begin("m#1")
     stats.begin("m#1")
-    clock.now += 1.5  # m#0's five and m#1's first are out of the window
+    clock.now += 2  # m#0's five and m#1's first are out of the window (1 s buckets)
     assert (stats.requests("m#0"), stats.requests("m#1")) == (0, 2)
     assert choose.choose("usage", group).id == "m#0"
 
@@ -327,7 +327,7 @@ async def test_rpm_limits_are_respected_then_429_with_retry_after():
         with pytest.raises(GatewayError) as raised:
             await gw.chat(model="m", messages=MESSAGES)
     assert raised.value.status == 429 and raised.value.code == "rate_limit_exceeded"
-    assert 55 <= int(raised.value.headers["retry-after"]) <= 60
+    assert 55 <= int(raised.value.headers["retry-after"]) <= 61
 
 
 async def test_tpm_limits_count_the_tokens_used():
