@@ -119,6 +119,12 @@ class Circuits:
             return self.open(deployment, now + self.cooldown)
         return False
 
+    def release(self, deployment: str) -> None:
+        """A probe ended without an outcome: its slot is free again, the state unchanged."""
+        breaker = self._breakers.get(deployment)
+        if breaker is not None:
+            breaker.probes = max(0, breaker.probes - 1)
+
     def open(self, deployment: str, until: float) -> bool:
         """Open the breaker until `until` (or later, if it already is); True if it was not."""
         breaker = self._breaker(deployment)

@@ -279,20 +279,25 @@ class RouterPlugin:
         call.response_headers["x-litegate-attempts"] = str(len(call.attempts) + 1)
         return deployment
 
-    def _release(self, progress: _Progress, attempt: Attempt) -> None:
+    def _release(self, progress: _Progress, attempt: Attempt | None) -> None:
         probe = progress.probe
         held, progress.held, progress.probe = progress.held, None, False
         if held is not None:
             self.stats.end(held.id)
             self.queue.wake(held.alias)
+        if attempt is None or attempt.status is None:
+            # No outcome (never sent, or the client went away mid-attempt): nothing to learn.
+            if held is not None:
+                self.stats.abandon(held.id, probe)
+            return
         failed = attempt.status in self.config.retry_statuses
         self.stats.record(attempt.deployment, attempt.duration, ok=not failed, probe=probe)
 
     def _finish(self, call: Call) -> None:
         progress = call.stash.get(_PROGRESS)
-        if progress is None or progress.held is None or not call.attempts:
+        if progress is None or progress.held is None:
             return
-        self._release(progress, call.attempts[-1])
+        self._release(progress, call.attempts[-1] if call.attempts else None)
 
 
 def _priority(call: Call, config: RouterConfig) -> int:

@@ -31,6 +31,9 @@ class RouterStats(Protocol):
         """An attempt on `deployment` ended after `latency` seconds (`probe`: as `begin`
         said)."""
 
+    def abandon(self, deployment: str, probe: bool) -> None:
+        """An attempt on `deployment` ended without an outcome (`probe`: as `begin` said)."""
+
     def charge(self, deployment: str, tokens: int) -> None:
         """A call on `deployment` used `tokens` (prompt + completion)."""
 
@@ -134,6 +137,10 @@ class LocalStats:
             self._latency[deployment] = (
                 latency if previous is None else previous + self._alpha * (latency - previous)
             )
+
+    def abandon(self, deployment: str, probe: bool) -> None:
+        if probe:
+            self.circuits.release(deployment)
 
     def charge(self, deployment: str, tokens: int) -> None:
         if tokens > 0:

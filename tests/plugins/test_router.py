@@ -459,3 +459,31 @@ async def test_a_per_attempt_timeout_fails_the_attempt_as_a_504():
             await gw.chat(model="m", messages=MESSAGES)
         assert time.monotonic() - started < 1.5
     assert raised.value.status == 504 and raised.value.code == "upstream_timeout"
+
+
+def test_a_probe_without_an_outcome_frees_its_slot_and_decides_nothing():
+    clock = FakeClock()
+    stats = LocalStats(failures=1, window=10, cooldown=30, clock=clock)
+    stats.record("m#0", None, ok=False)
+    clock.now += 30
+    assert stats.begin("m#0") and stats.cooling("m#0")
+    stats.end("m#0")
+    stats.abandon("m#0", probe=True)  # the client went away mid-probe
+    assert stats.circuit("m#0") == "half-open" and not stats.cooling("m#0")
+
+
+async def test_a_client_gone_mid_attempt_releases_the_deployment_without_judging_it():
+    gw = router(
+        "cooldown_failures = 1",
+        '[[models]]\nname = "m"\nprovider = "mock"\nlatency = "5s"\n',
+    )
+    plugin = gw.plugins[0]
+    async with gw:
+        task = asyncio.create_task(gw.chat(model="m", messages=MESSAGES))
+        await asyncio.sleep(0.1)
+        assert plugin.stats.in_flight("m#0") == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert plugin.stats.in_flight("m#0") == 0
+        assert plugin.stats.circuit("m#0") == "closed" and plugin.stats.latency("m#0") is None
