@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from .config_types import Secret
+from .config_types import Duration, Secret
 from .transport import UpstreamClient
 
 __all__ = ["Deployment", "DeploymentPricing", "DeploymentRouting"]
@@ -19,6 +19,38 @@ class DeploymentRouting:
     #: This deployment's share of its alias's calls under the "shuffle" strategy, relative
     #: to the other deployments' weights.
     weight: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+    #: Requests per minute this deployment takes; the router sends no more (unset: no limit).
+    rpm: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
+    #: Tokens (prompt + completion) per minute this deployment takes (unset: no limit).
+    tpm: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
+    #: Calls in flight at once on this deployment (unset: no limit).
+    max_parallel: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
+    #: Longest wait for one attempt's answer (streams: for their first chunk); a slower
+    #: attempt fails as a 504 and may be retried (unset: only `[[models]].timeout` applies).
+    timeout: Duration | None = None
+    #: Preference order: the router uses the deployments with the lowest `priority` first and
+    #: the others only when none of those can take the call.
+    priority: int = 0
+    #: Labels a call may ask for (``x-litegate-tags`` header or the key's ``tags``
+    #: metadata): such a call goes to deployments carrying one of them, when any does.
+    tags: tuple[str, ...] = ()
+    #: Whether the router's active health checks (``health_check_interval``) include it.
+    health_check: bool = True
+    #: Price of a prompt token, for the "cost" strategy (unset: priced after every priced one).
+    input_cost_per_token: float | None = None
+    #: Price of a completion token, for the "cost" strategy.
+    output_cost_per_token: float | None = None
+
+    @property
+    def unlimited(self) -> bool:
+        """No rpm, tpm or max_parallel: the router need not count against limits."""
+        return self.rpm is None and self.tpm is None and self.max_parallel is None
 
 
 @attrs.frozen

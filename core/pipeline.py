@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing
 from typing import Any
 
@@ -188,9 +188,13 @@ class Pipeline:
         attempt = Attempt(deployment.id, time.perf_counter())
         call.attempts.append(attempt)
         try:
-            outcome: Reply | ReplyStream = await adapter(call=call, deployment=deployment)
-            if pre_read and isinstance(outcome, ReplyStream):
-                outcome = await _read_ahead(outcome)
+            limit = deployment.routing.timeout
+            if limit is None:
+                outcome: Reply | ReplyStream = await adapter(call=call, deployment=deployment)
+                if pre_read and isinstance(outcome, ReplyStream):
+                    outcome = await _read_ahead(outcome)
+            else:
+                outcome = await _within(limit, adapter(call=call, deployment=deployment), pre_read)
         except BaseException as exc:
             attempt.ended = time.perf_counter()
             if isinstance(exc, _RETRYABLE):
@@ -343,6 +347,20 @@ class Run:
         finally:
             await self.stream.aclose()
             await self.finish(error)
+
+
+async def _within(
+    limit: float, answer: Awaitable[Reply | ReplyStream], pre_read: bool
+) -> Reply | ReplyStream:
+    """`answer` (and with `pre_read`, a stream's first chunk) within `limit` seconds."""
+    try:
+        async with asyncio.timeout(limit):
+            outcome = await answer
+            if pre_read and isinstance(outcome, ReplyStream):
+                outcome = await _read_ahead(outcome)
+    except TimeoutError:
+        raise UpstreamTimeout(f"no answer within {limit:g}s") from None
+    return outcome
 
 
 async def _read_ahead(stream: ReplyStream) -> ReplyStream:

@@ -57,7 +57,10 @@ def model(alias: str, upstream: str, base_url: str) -> str:
 
 
 def serve(serve_gateway, router: str, *models: str) -> httpx.Client:
-    server = serve_gateway(f'[[pipeline]]\nplugin = "router"\n{router}\n' + "".join(models))
+    # Each test keeps its router stats to itself (the default store is shared on disk).
+    server = serve_gateway(
+        f'[state]\nkv = "memory:"\n[[pipeline]]\nplugin = "router"\n{router}\n' + "".join(models)
+    )
     return httpx.Client(base_url=server.base_url, timeout=30)
 
 
@@ -179,7 +182,7 @@ def test_the_access_log_lists_every_attempt(serve_gateway, fake_openai, tmp_path
     base = fake_openai.base_url
     log = tmp_path / "access.log"
     server = serve_gateway(
-        f'[[pipeline]]\nplugin = "logging"\npath = "{log}"\n'
+        f'[state]\nkv = "memory:"\n[[pipeline]]\nplugin = "logging"\npath = "{log}"\n'
         '[[pipeline]]\nplugin = "router"\nretries = 0\ndefault_fallbacks = ["backup"]\n'
         + model("m", "error-500", base)
         + model("backup", "ok", base)
@@ -214,3 +217,62 @@ def test_a_stream_failing_after_its_first_chunk_ends_with_an_error_event(
         assert "choices" in orjson.loads(events[0].removeprefix("data: "))
         error = orjson.loads(events[-1].removeprefix("data: "))["error"]
         assert error["code"] == "upstream_timeout"
+
+
+def test_a_stream_whose_first_chunk_is_later_than_the_attempt_timeout_falls_back(
+    serve_gateway, fake_openai
+):
+    base = fake_openai.base_url
+    router = 'retries = 0\ndefault_fallbacks = ["backup"]'
+    slow = model("m", "slow", base) + 'router = { timeout = "300ms" }\n'
+    with serve(serve_gateway, router, slow, model("backup", "ok", base)) as client:
+        started = time.monotonic()
+        with client.stream(
+            "POST", "/chat/completions", json={"model": "m", "messages": MESSAGES, "stream": True}
+        ) as response:
+            body = b"".join(response.iter_bytes())
+        assert time.monotonic() - started < 5
+        assert response.status_code == 200
+        assert response.headers["x-litegate-fallback"] == "backup"
+        assert response.headers["x-litegate-attempts"] == "2"
+        assert body.rstrip().endswith(b"data: [DONE]") and b'"error"' not in body
+
+
+def test_calls_over_the_limits_queue_by_priority_then_get_429(serve_gateway):
+    import concurrent.futures
+
+    router = 'queue_timeout = "3s"'
+    mock = (
+        '[[models]]\nname = "m"\nprovider = "mock"\nlatency = "300ms"\n'
+        "router = { max_parallel = 1 }\n"
+    )
+    with serve(serve_gateway, router, mock) as client:
+        finished: list[str] = []
+
+        def call(name: str, priority: int) -> int:
+            response = client.post(
+                "/chat/completions",
+                json={"model": "m", "messages": MESSAGES},
+                headers={"x-litegate-priority": str(priority)},
+            )
+            finished.append(name)
+            return response.status_code
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            futures = []
+            for name, priority in (("first", 0), ("low", 1), ("high", 7)):
+                futures.append(pool.submit(call, name, priority))
+                time.sleep(0.1)
+            assert [f.result() for f in futures] == [200, 200, 200]
+        assert finished == ["first", "high", "low"]
+
+    slow = mock.replace('"300ms"', '"1500ms"')
+    with serve(serve_gateway, 'queue_timeout = "200ms"', slow) as client:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            holder = pool.submit(chat, client, "m")
+            time.sleep(0.1)
+            refused = chat(client, "m")
+            assert holder.result().status_code == 200
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["error"]["code"] == "rate_limit_exceeded"

@@ -44,7 +44,7 @@ def serve(path: Path, workers: int) -> Iterator[str]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
                 assert process.stderr is not None
@@ -120,3 +120,47 @@ def test_two_gateways_share_a_cooldown_through_redis(tmp_path, fake_openai, redi
                 "1",
             )
         assert failing_calls(fake_openai) == failed
+
+
+def limited_config(kv: str, base_url: str, prefix: str = "litegate:") -> str:
+    return (
+        f'[state]\nkv = "{kv}"\nprefix = "{prefix}"\n'
+        '[[pipeline]]\nplugin = "router"\nqueue_timeout = "0s"\n'
+        f'[[models]]\nname = "m"\nprovider = "openai"\nmodel = "ok"\napi_base = "{base_url}"\n'
+        'api_key = "sk-upstream-secret-abcdef"\nrouter = { rpm = 4 }\n'
+    )
+
+
+def spend_the_rpm(urls: list[str]) -> list[int]:
+    """Calls spread over `urls` (and their workers), spaced so each refresh lands."""
+    statuses = []
+    for index in range(10):
+        response = httpx.post(
+            urls[index % len(urls)] + "/v1/chat/completions",
+            json={"model": "m", "messages": MESSAGES},
+            timeout=10,
+        )
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            assert int(response.headers["retry-after"]) >= 1
+        time.sleep(0.5)
+    return statuses
+
+
+def test_two_workers_share_one_rpm_limit_through_the_disk_store(tmp_path, fake_openai):
+    path = tmp_path / "pipeline.toml"
+    path.write_text(limited_config(f"disk:{tmp_path / 'kv'}", fake_openai.base_url))
+    with serve(path, workers=2) as url:
+        statuses = spend_the_rpm([url])
+    # Each worker alone would let 4 through; together they let 4 through.
+    assert statuses.count(200) == 4, statuses
+    assert set(statuses) == {200, 429}
+
+
+def test_two_gateways_share_one_rpm_limit_through_redis(tmp_path, fake_openai, redis_url):
+    path = tmp_path / "pipeline.toml"
+    prefix = f"test-{uuid.uuid4().hex}:"
+    path.write_text(limited_config(redis_url, fake_openai.base_url, prefix))
+    with serve(path, workers=1) as one, serve(path, workers=1) as two:
+        statuses = spend_the_rpm([one, two])
+    assert statuses.count(200) == 4, statuses

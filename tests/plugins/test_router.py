@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from litegate import ConfigError, Gateway, GatewayError
+from litegate import ConfigError, Gateway, GatewayError, Principal
 from litegate.plugins.router import RouterPlugin
 from litegate.plugins.router.config import RouterConfig
+from litegate.plugins.router.plugin import _priority
 from litegate.plugins.router.retries import backoff, fallback_aliases, is_retryable
 from litegate.plugins.router.stats import LocalStats
 from litegate.plugins.router.strategies import Chooser
@@ -28,7 +31,9 @@ def deployments(*models: str, alias: str = "m", weights: tuple[int, ...] = ()) -
 
 
 def router(options: str, models: str) -> Gateway:
-    return Gateway.from_toml(f'[[pipeline]]\nplugin = "router"\n{options}\n{models}', {})
+    return Gateway.from_toml(
+        f'[state]\nkv = "memory:"\n[[pipeline]]\nplugin = "router"\n{options}\n{models}', {}
+    )
 
 
 class FakeClock:
@@ -185,3 +190,300 @@ def test_the_routing_docs_examples_load():
             block += '[[models]]\nname = "gpt-4o"\nprovider = "mock"\n'
         gateway = Gateway.from_toml(block, env)
         assert isinstance(gateway.plugins[0], RouterPlugin)
+
+
+# -- usage, cost and ab ------------------------------------------------------------------
+
+
+def models_with(*routers: str, alias: str = "m") -> str:
+    return "".join(
+        f'[[models]]\nname = "{alias}"\nprovider = "mock"\nmodel = "d{index}"\n'
+        f"router = {{ {options} }}\n"
+        for index, options in enumerate(routers)
+    )
+
+
+def test_usage_picks_the_lowest_share_of_its_limits_used():
+    group = router("", models_with("rpm = 10", "rpm = 100", "tpm = 1000")).deployments["m"]
+    choose, stats = chooser()
+    for _ in range(2):
+        stats.begin("m#0")  # 2/10 = 20%
+    for _ in range(10):
+        stats.begin("m#1")  # 10/100 = 10%
+    stats.charge("m#2", 300)  # 30%
+    assert choose.choose("usage", group).id == "m#1"
+    stats.charge("m#1", 5)  # no tpm limit: tokens do not count against it
+    for _ in range(20):
+        stats.begin("m#1")  # 30/100 = 30%
+    assert choose.choose("usage", group).id == "m#0"
+
+
+def test_usage_forgets_after_a_minute():
+    clock = FakeClock()
+    group = router("", models_with("rpm = 10", "rpm = 10")).deployments["m"]
+    choose, stats = chooser(clock)
+    for _ in range(5):
+        stats.begin("m#0")
+    stats.begin("m#1")
+    assert choose.choose("usage", group).id == "m#1"
+    clock.now += 59
+    stats.begin("m#1")
+    stats.begin("m#1")
+    clock.now += 2  # m#0's five and m#1's first are out of the window (1 s buckets)
+    assert (stats.requests("m#0"), stats.requests("m#1")) == (0, 2)
+    assert choose.choose("usage", group).id == "m#0"
+
+
+def test_cost_picks_the_cheapest_for_the_expected_tokens_and_unpriced_last():
+    group = router(
+        "",
+        models_with(
+            "input_cost_per_token = 1e-6, output_cost_per_token = 1e-4",  # cheap prompts
+            "input_cost_per_token = 1e-4, output_cost_per_token = 1e-6",  # cheap answers
+            "weight = 1",  # unpriced
+        ),
+    ).deployments["m"]
+    choose, _ = chooser()
+    gw = router("", models_with("weight = 1"))
+    long_prompt = gw.new_call(
+        "chat",
+        {"model": "m", "messages": [{"role": "user", "content": "x" * 4000}], "max_tokens": 5},
+    )
+    long_answer = gw.new_call("chat", {"model": "m", "messages": MESSAGES, "max_tokens": 4000})
+    assert choose.choose("cost", group, long_prompt).id == "m#0"
+    assert choose.choose("cost", group, long_answer).id == "m#1"
+    assert choose.choose("cost", [group[2], group[1]], long_answer).id == "m#1"
+
+
+def test_ab_is_sticky_per_caller_and_splits_by_weight():
+
+    group = router("", models_with("weight = 3", "weight = 1")).deployments["m"]
+    gw = router("", models_with("weight = 1"))
+    choose, _ = chooser()
+    arms = Counter()
+    for user in range(2000):
+        call = gw.new_call("chat", {"model": "m", "messages": MESSAGES})
+        call.principal = Principal(f"key-{user % 7}", "key", user=f"user-{user}")
+        first = choose.choose("ab", group, call).id
+        assert all(choose.choose("ab", group, call).id == first for _ in range(3))
+        arms[first] += 1
+    assert arms["m#0"] == pytest.approx(1500, rel=0.1)
+    keyed = gw.new_call("chat", {"model": "m", "messages": MESSAGES})
+    keyed.principal = Principal("key-1", "key")  # no user: the key is the caller
+    assert len({choose.choose("ab", group, keyed).id for _ in range(20)}) == 1
+    by_field = gw.new_call("chat", {"model": "m", "messages": MESSAGES, "user": "u-42"})
+    assert len({choose.choose("ab", group, by_field).id for _ in range(20)}) == 1
+
+
+# -- circuits --------------------------------------------------------------------------
+
+
+def test_a_circuit_opens_on_a_failure_rate_then_half_opens_and_a_probe_decides():
+    clock = FakeClock()
+    stats = LocalStats(
+        failures=0, window=10, cooldown=30, failure_rate=0.5, min_calls=4, clock=clock
+    )
+    for ok in (True, False, True):
+        stats.record("m#0", 0.1, ok=ok)
+    assert stats.circuit("m#0") == "closed"  # 1 in 3: too few calls to judge
+    stats.record("m#0", 0.1, ok=False)  # 2 in 4: 50%
+    assert stats.circuit("m#0") == "open" and stats.cooling("m#0")
+    clock.now += 30
+    assert stats.circuit("m#0") == "half-open" and not stats.cooling("m#0")
+    assert stats.begin("m#0")  # a probe
+    assert stats.cooling("m#0")  # one probe at a time
+    assert not stats.begin("m#1")  # a closed circuit: no probe
+    stats.record("m#0", None, ok=False, probe=True)
+    stats.end("m#0")
+    assert stats.circuit("m#0") == "open"  # the probe failed: open again for 30 s
+    clock.now += 29
+    assert stats.cooling("m#0")
+    clock.now += 1
+    assert stats.begin("m#0")
+    stats.record("m#0", 0.1, ok=True, probe=True)
+    stats.end("m#0")
+    assert stats.circuit("m#0") == "closed" and not stats.cooling("m#0")
+    stats.record("m#0", 0.1, ok=False)  # counting starts afresh
+    assert stats.circuit("m#0") == "closed"
+
+
+def test_an_attempt_that_began_before_the_circuit_opened_changes_nothing():
+    clock = FakeClock()
+    stats = LocalStats(failures=1, window=10, cooldown=30, clock=clock)
+    stats.record("m#0", 0.1, ok=False)
+    clock.now += 1
+    stats.record("m#0", 0.1, ok=True)  # a late success while open does not close it
+    assert stats.circuit("m#0") == "open"
+
+
+# -- limits, priority groups, tags, the queue ------------------------------------------
+
+
+async def test_rpm_limits_are_respected_then_429_with_retry_after():
+    gw = router('strategy = "round-robin"\nqueue_timeout = "0s"', models_with("rpm = 2", "rpm = 1"))
+    async with gw:
+        models = [(await gw.chat(model="m", messages=MESSAGES))["model"] for _ in range(3)]
+        assert sorted(models) == ["d0", "d0", "d1"]
+        with pytest.raises(GatewayError) as raised:
+            await gw.chat(model="m", messages=MESSAGES)
+    assert raised.value.status == 429 and raised.value.code == "rate_limit_exceeded"
+    assert 55 <= int(raised.value.headers["retry-after"]) <= 61
+
+
+async def test_tpm_limits_count_the_tokens_used():
+    gw = router('queue_timeout = "0s"', models_with("tpm = 5", "weight = 1, priority = 1"))
+    async with gw:
+        first = await gw.chat(model="m", messages=MESSAGES)
+        assert first["model"] == "d0" and first["usage"]["total_tokens"] >= 5
+        assert (await gw.chat(model="m", messages=MESSAGES))["model"] == "d1"
+
+
+async def test_lower_priority_numbers_are_preferred_while_they_can_take_calls():
+    gw = router(
+        'strategy = "round-robin"', models_with("priority = 1", "priority = 0, max_parallel = 1")
+    )
+    async with gw:
+        assert [(await gw.chat(model="m", messages=MESSAGES))["model"] for _ in range(3)] == [
+            "d1"
+        ] * 3
+        plugin = gw.plugins[0]
+        plugin.stats.begin("m#1")  # m#1 is at its max_parallel: m#0 takes the call
+        assert (await gw.chat(model="m", messages=MESSAGES))["model"] == "d0"
+
+
+async def run_chat(gw: Gateway, headers: dict[str, str] | None = None) -> dict:
+    call = gw.new_call("chat", {"model": "m", "messages": MESSAGES}, headers=headers)
+    run = await gw.run(call)
+    await run.finish()
+    assert run.reply is not None
+    return {"model": run.reply.data["model"], "headers": call.response_headers}
+
+
+async def test_calls_ask_for_tags_by_header_or_key_metadata():
+
+    gw = router("", models_with('tags = ["us"]', 'tags = ["eu", "gdpr"]', "weight = 1"))
+    async with gw:
+        for _ in range(5):
+            assert (await run_chat(gw, {"x-litegate-tags": "gdpr"}))["model"] == "d1"
+        call = gw.new_call("chat", {"model": "m", "messages": MESSAGES})
+        call.principal = Principal("k", "key", metadata={"tags": ["us"]})
+        run = await gw.run(call)
+        await run.finish()
+        assert run.reply is not None and run.reply.data["model"] == "d0"
+        # A tag nobody carries: any deployment.
+        found = {(await run_chat(gw, {"x-litegate-tags": "apac"}))["model"] for _ in range(30)}
+        assert found == {"d0", "d1", "d2"}
+
+
+async def test_the_queue_serves_higher_priority_first():
+    gw = router(
+        'queue_timeout = "5s"',
+        '[[models]]\nname = "m"\nprovider = "mock"\nlatency = "150ms"\n'
+        "router = { max_parallel = 1 }\n",
+    )
+    done: list[str] = []
+
+    async def one(name: str, priority: int) -> None:
+        await run_chat(gw, {"x-litegate-priority": str(priority)})
+        done.append(name)
+
+    async with gw:
+        tasks = []
+        for name, priority in (("first", 0), ("low", 0), ("high", 9), ("middle", 5)):
+            tasks.append(asyncio.create_task(one(name, priority)))
+            await asyncio.sleep(0.02)
+        await asyncio.gather(*tasks)
+    assert done == ["first", "high", "middle", "low"]
+
+
+async def test_a_key_caps_the_priority_its_calls_may_ask_for():
+
+    config = RouterConfig()
+    gw = router("", models_with("weight = 1"))
+    call = gw.new_call(
+        "chat", {"model": "m", "messages": MESSAGES}, headers={"x-litegate-priority": "9"}
+    )
+    assert _priority(call, config) == 9
+    call.principal = Principal("k", "key", metadata={"priority": 3})
+    assert _priority(call, config) == 3
+    call = gw.new_call("chat", {"model": "m", "messages": MESSAGES})
+    call.principal = Principal("k", "key", metadata={"priority": 3})
+    assert _priority(call, config) == 3
+    bad = gw.new_call(
+        "chat", {"model": "m", "messages": MESSAGES}, headers={"x-litegate-priority": "hi"}
+    )
+    with pytest.raises(GatewayError):
+        _priority(bad, config)
+
+
+async def test_a_call_waiting_longer_than_the_queue_timeout_gets_429():
+    gw = router(
+        'queue_timeout = "100ms"',
+        '[[models]]\nname = "m"\nprovider = "mock"\nlatency = "1s"\n'
+        "router = { max_parallel = 1 }\n",
+    )
+    async with gw:
+        holder = asyncio.create_task(gw.chat(model="m", messages=MESSAGES))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        with pytest.raises(GatewayError) as raised:
+            await gw.chat(model="m", messages=MESSAGES)
+        assert 0.09 <= time.monotonic() - started < 0.9
+        assert raised.value.status == 429 and raised.value.headers["retry-after"] == "1"
+        await holder
+
+
+async def test_the_total_timeout_stops_retries():
+    gw = router(
+        'retries = 5\nbackoff_base = "200ms"\ntotal_timeout = "250ms"\ncooldown_failures = 0',
+        '[[models]]\nname = "m"\nprovider = "mock"\nfailure_rate = 1.0\nfailure_status = 503\n',
+    )
+    async with gw:
+        call = gw.new_call("chat", {"model": "m", "messages": MESSAGES})
+        started = time.monotonic()
+        with pytest.raises(GatewayError):
+            await gw.run(call)
+        assert time.monotonic() - started < 1.0
+        assert 1 <= len(call.attempts) <= 3
+
+
+async def test_a_per_attempt_timeout_fails_the_attempt_as_a_504():
+    gw = router(
+        "retries = 0",
+        '[[models]]\nname = "m"\nprovider = "mock"\nlatency = "2s"\n'
+        'router = { timeout = "100ms" }\n',
+    )
+    async with gw:
+        started = time.monotonic()
+        with pytest.raises(GatewayError) as raised:
+            await gw.chat(model="m", messages=MESSAGES)
+        assert time.monotonic() - started < 1.5
+    assert raised.value.status == 504 and raised.value.code == "upstream_timeout"
+
+
+def test_a_probe_without_an_outcome_frees_its_slot_and_decides_nothing():
+    clock = FakeClock()
+    stats = LocalStats(failures=1, window=10, cooldown=30, clock=clock)
+    stats.record("m#0", None, ok=False)
+    clock.now += 30
+    assert stats.begin("m#0") and stats.cooling("m#0")
+    stats.end("m#0")
+    stats.abandon("m#0", probe=True)  # the client went away mid-probe
+    assert stats.circuit("m#0") == "half-open" and not stats.cooling("m#0")
+
+
+async def test_a_client_gone_mid_attempt_releases_the_deployment_without_judging_it():
+    gw = router(
+        "cooldown_failures = 1",
+        '[[models]]\nname = "m"\nprovider = "mock"\nlatency = "5s"\n',
+    )
+    plugin = gw.plugins[0]
+    async with gw:
+        task = asyncio.create_task(gw.chat(model="m", messages=MESSAGES))
+        await asyncio.sleep(0.1)
+        assert plugin.stats.in_flight("m#0") == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert plugin.stats.in_flight("m#0") == 0
+        assert plugin.stats.circuit("m#0") == "closed" and plugin.stats.latency("m#0") is None

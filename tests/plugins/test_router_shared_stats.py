@@ -5,14 +5,23 @@ from __future__ import annotations
 import asyncio
 
 from litegate import Gateway
+from litegate.plugins.router.health import Checks
 from litegate.plugins.router.shared_stats import SharedStats
 from litegate.state import MemoryState
 
 IDS = ["m#0", "m#1"]
 
 
-def stats() -> SharedStats:
-    return SharedStats(failures=2, window=60, cooldown=30, refresh=0.01)
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def stats(clock=None) -> SharedStats:
+    return SharedStats(failures=2, window=60, cooldown=30, refresh=0.01, clock=clock or FakeClock())
 
 
 async def settle(*workers: SharedStats) -> None:
@@ -23,7 +32,8 @@ async def settle(*workers: SharedStats) -> None:
 
 async def test_a_cooldown_one_worker_starts_is_seen_by_the_other():
     state = MemoryState("t:")
-    one, two = stats(), stats()
+    clock = FakeClock()
+    one, two = stats(clock), stats(clock)
     await one.connect(state, IDS)
     await two.connect(state, IDS)
     try:
@@ -32,9 +42,18 @@ async def test_a_cooldown_one_worker_starts_is_seen_by_the_other():
         await settle(one, two)
         assert one.cooling("m#0") and two.cooling("m#0")
         assert not one.cooling("m#1")
+        clock.now += 30
         await state.delete("router:cool:m#0")  # the cool-down's TTL ran out
         await settle(one, two)
+        # Half-open on both: each lets a probe through.
+        assert one.circuit("m#0") == two.circuit("m#0") == "half-open"
         assert not one.cooling("m#0") and not two.cooling("m#0")
+        assert two.begin("m#0")  # the probe
+        assert two.cooling("m#0")  # its only probe slot is taken
+        two.record("m#0", None, ok=False, probe=True)  # the probe failed: open again
+        two.end("m#0")
+        await settle(one, two)
+        assert one.circuit("m#0") == two.circuit("m#0") == "open"
     finally:
         await one.aclose()
         await two.aclose()
@@ -61,17 +80,22 @@ async def test_in_flight_and_latency_are_shared():
         await two.aclose()
 
 
-async def test_the_router_opens_the_gateways_state_only_when_shared(tmp_path, monkeypatch):
+async def test_the_router_shares_unless_told_not_to_or_the_store_is_memory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     models = '[[models]]\nname = "m"\nprovider = "mock"\n'
-    async with Gateway.from_toml(f'[[pipeline]]\nplugin = "router"\n{models}', {}) as gw:
+    off = f'[[pipeline]]\nplugin = "router"\nshared = false\n{models}'
+    async with Gateway.from_toml(off, {}) as gw:
+        await gw.chat(model="m", messages=[{"role": "user", "content": "hi"}])
         assert gw._state is None
-    shared = f'[state]\nkv = "memory:"\n[[pipeline]]\nplugin = "router"\nshared = true\n{models}'
-    async with Gateway.from_toml(shared, {}) as gw:
+    memory = f'[state]\nkv = "memory:"\n[[pipeline]]\nplugin = "router"\n{models}'
+    async with Gateway.from_toml(memory, {}) as gw:
+        assert gw._state is None
+    assert list(tmp_path.iterdir()) == []
+    async with Gateway.from_toml(f'[[pipeline]]\nplugin = "router"\n{models}', {}) as gw:
         reply = await gw.chat(model="m", messages=[{"role": "user", "content": "hi"}])
         assert reply["choices"]
         assert gw._state is not None
-    assert list(tmp_path.iterdir()) == []
+    assert (tmp_path / ".litegate" / "kv").is_dir()  # the default store: disk, shared
 
 
 async def test_the_worker_that_saw_the_failures_cools_down_at_once():
@@ -85,15 +109,80 @@ async def test_the_worker_that_saw_the_failures_cools_down_at_once():
         await one.aclose()
 
 
-async def test_closing_writes_what_is_pending():
+async def test_closing_withdraws_this_workers_counts():
     state = MemoryState("t:")
-    one = SharedStats(failures=2, window=60, cooldown=30, refresh=3600)
+    one, two = stats(), stats()
     await one.connect(state, IDS)
-    one.begin("m#0")
-    one.begin("m#1")
-    one.end("m#1")
-    one.record("m#1", 0.5, ok=True)
-    await one.aclose()
-    assert await state.get("router:busy:m#0") == b"1"
-    assert await state.get("router:busy:m#1") is None
-    assert await state.get("router:ms:m#1") == b"0.5"
+    await two.connect(state, IDS)
+    try:
+        one.begin("m#0")
+        one.begin("m#1")
+        one.end("m#1")
+        await settle(one, two)
+        assert (two.in_flight("m#0"), two.in_flight("m#1"), two.requests("m#1")) == (1, 0, 1)
+        await one.aclose()
+        await settle(two)
+        assert two.in_flight("m#0") == two.requests("m#1") == 0
+    finally:
+        await two.aclose()
+
+
+async def test_a_worker_that_died_mid_call_stops_counting_when_its_lease_runs_out():
+    state = MemoryState("t:")
+    one, two = stats(), stats()
+    one.lease = 0.3
+    await one.connect(state, IDS)
+    await two.connect(state, IDS)
+    try:
+        one.begin("m#0")
+        await settle(one, two)
+        assert two.in_flight("m#0") == 1
+        assert one._refresher is not None
+        one._refresher.cancel()  # the worker is killed: no more refreshes, no goodbye
+        await asyncio.sleep(0.5)
+        await settle(two)
+        assert two.in_flight("m#0") == 0
+    finally:
+        one._state = None
+        await two.aclose()
+
+
+async def test_an_unreadable_value_in_the_store_does_not_stop_the_refreshes(caplog):
+    state = MemoryState("t:")
+    one, two = stats(), stats()
+    await one.connect(state, IDS)
+    await two.connect(state, IDS)
+    try:
+        await state.set("router:workers", b"not json")
+        await settle(one, two)
+        assert "unreadable" in caplog.text
+        await state.delete("router:workers")
+        one._registered_until = 0  # registers again on its next refresh
+        one.begin("m#0")
+        await settle(one, two)
+        await settle(one, two)
+        assert two.in_flight("m#0") == 1
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_one_worker_runs_each_round_of_health_checks_and_every_worker_reports_it():
+    state = MemoryState("t:")
+    one, two = stats(), stats()
+    await one.connect(state, IDS)
+    await two.connect(state, IDS)
+    gw = Gateway.from_toml('[state]\nkv = "memory:"\n[[models]]\nname = "m"\nprovider = "mock"\n')
+    checks_one = Checks(one, 10.0, 1.0, [500], store=one.connected_state)
+    checks_two = Checks(two, 10.0, 1.0, [500], store=two.connected_state)
+    try:
+        assert await checks_one._my_turn(10.0)
+        assert not await checks_two._my_turn(10.0)  # this round is taken
+        (deployment,) = gw.deployments["m"]
+        async with gw:
+            assert (await checks_one.check(gw, deployment)).ok
+        seen = await checks_two.last([deployment])
+        assert seen["m#0"]["ok"] is True and seen["m#0"]["error"] is None
+    finally:
+        await one.aclose()
+        await two.aclose()
