@@ -121,7 +121,7 @@ def test_tenant_labels_and_circuit_states(serve_gateway, fake_openai):
     server = serve_gateway(
         AUTH
         + '[[pipeline]]\nplugin = "metrics"\ntenant_labels = true\n'
-        + '[[pipeline]]\nplugin = "router"\nretries = 0\ncooldown_failures = 1\ncooldown = "10m"\n'
+        + '[[pipeline]]\nplugin = "router"\nretries = 0\nshared = false\ncooldown_failures = 1\ncooldown = "10m"\n'
         + f'[[models]]\nname = "flaky"\nprovider = "openai"\nmodel = "error-500"\napi_base = "{base}"\napi_key = "sk-up"\n'
         + f'[[models]]\nname = "fine"\nprovider = "openai"\nmodel = "gpt-4o"\napi_base = "{base}"\napi_key = "sk-up"\n'
     )

@@ -108,7 +108,7 @@ def test_a_chat_call_has_the_gen_ai_attributes(serve_gateway, fake_openai):
 
 def test_a_failed_attempt_and_its_fallback_are_child_spans(serve_gateway, fake_openai):
     base = fake_openai.base_url
-    router = '[[pipeline]]\nplugin = "router"\nretries = 0\nfallbacks = { m = ["backup"] }\n'
+    router = '[[pipeline]]\nplugin = "router"\nretries = 0\nshared = false\nfallbacks = { m = ["backup"] }\n'
     server, exporter = serve_traced(
         serve_gateway, router, model("m", "error-500", base), model("backup", "ok", base)
     )
