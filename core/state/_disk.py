@@ -8,6 +8,9 @@ costs more than the operation (~250 us, and ~800 us for a transaction). So they 
 and a store locked longer than `timeout` raises `StateUnavailable` instead of stalling the
 event loop for SQLite's default minute.
 
+Rate-limit windows live in a table of their own beside the cache (`_disk_windows.py`): one
+plain UPSERT instead of diskcache's bookkeeping, ~5x cheaper per call.
+
 Pub/sub is a change log polled every `poll_interval`: a sequence number per channel and the
 last `BACKLOG` messages, each kept for `RETENTION` seconds.
 """
@@ -37,6 +40,7 @@ from ._base import (
     number_text,
     over_limit,
 )
+from ._disk_windows import WindowTable
 
 __all__ = ["DiskState"]
 
@@ -72,6 +76,7 @@ class DiskState(State):
         self.directory = str(directory)
         self.poll_interval = poll_interval
         self._cache = diskcache.Cache(self.directory, timeout=timeout, size_limit=size_limit)
+        self._windows_table = WindowTable(str(Path(self.directory) / "windows.db"), timeout)
         self._local: dict[str, set[_DiskSubscription]] = {}
 
     def _value(self, key: str) -> bytes | None:
@@ -141,35 +146,24 @@ class DiskState(State):
     async def _window(
         self, key: str, limit: int, window: float, cost: float, now: float | None, force: bool
     ) -> tuple[bool, float]:
-        with _guard(self.directory), self._cache.transact():
-            now = time.time() if now is None else now
-            value = self._cache.get(key)
-            tat = None if value is None else as_float(value, key)
-            new_tat, allowed, level = gcra(tat, now, limit, window, cost, force)
+        at = time.time() if now is None else now
+
+        def step(read: Any, write: Any) -> tuple[bool, float]:
+            new_tat, allowed, level = gcra(read(key), at, limit, window, cost, force)
             if new_tat is not None:
-                if new_tat > now:
-                    self._cache.set(key, new_tat, expire=new_tat - now)
-                else:
-                    self._cache.delete(key)
+                write(key, new_tat if new_tat > at else None)
             return allowed, level
+
+        return self._windows_table.run((key,), step)  # type: ignore[return-value]
 
     async def _windows(
         self, items: Sequence[tuple[str, int, float, float]], now: float | None
     ) -> list[tuple[bool, float]]:
-        with _guard(self.directory), self._cache.transact():
-            now = time.time() if now is None else now
-
-            def read(key: str) -> float | None:
-                value = self._cache.get(key)
-                return None if value is None else as_float(value, key)
-
-            def write(key: str, tat: float | None) -> None:
-                if tat is None:
-                    self._cache.delete(key)
-                else:
-                    self._cache.set(key, tat, expire=tat - now)
-
-            return gcra_all(items, now, read, write)
+        at = time.time() if now is None else now
+        keys = list(dict.fromkeys(key for key, *_ in items))
+        return self._windows_table.run(  # type: ignore[return-value]
+            keys, lambda read, write: gcra_all(items, at, read, write)
+        )
 
     async def _slot_acquire(self, key: str, limit: int, lease: float, token: str) -> bool:
         with _guard(self.directory), self._cache.transact():
@@ -225,6 +219,7 @@ class DiskState(State):
 
     async def _aclose(self) -> None:
         self._cache.close()
+        self._windows_table.close()
 
 
 class _DiskSubscription(Subscription):
