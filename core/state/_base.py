@@ -198,6 +198,11 @@ class State(abc.ABC):
     appear in errors and in the store: hash anything secret (API keys) before using it.
     """
 
+    #: True when every operation runs to its end without suspending (the memory and disk
+    #: backends; the disk one bounds its own lock waits): a caller's ``asyncio.timeout``
+    #: around them could never fire, so callers on a hot path may skip it.
+    inline: bool = False
+
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self._subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()

@@ -61,6 +61,8 @@ def _guard(directory: str) -> Iterator[None]:
 
 
 class DiskState(State):
+    inline = True
+
     def __init__(
         self,
         directory: str | Path,

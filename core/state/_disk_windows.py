@@ -33,18 +33,29 @@ class WindowTable:
         self._db = sqlite3.connect(
             path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # Counters can be rebuilt (a lost window forgets at most a minute of use): no
-            # fsync per commit.
-            self._db.execute("PRAGMA synchronous=OFF")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, tat REAL NOT NULL)"
-            )
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise StateUnavailable(f"the window table {path} failed: {exc}") from None
+        # Workers start together: switching the file to WAL needs a moment alone with it, and
+        # SQLite answers "locked" at once instead of waiting, so retry until `timeout`.
+        deadline = time.monotonic() + max(timeout, 1.0)
+        while True:
+            try:
+                self._setup()
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                self._db.close()
+                raise StateUnavailable(f"the window table {path} failed: {exc}") from None
         self._writes = 0
+
+    def _setup(self) -> None:
+        db = self._db
+        if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
+        # Counters can be rebuilt (a lost window forgets at most a minute of use): no
+        # fsync per commit.
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute("CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, tat REAL NOT NULL)")
 
     def close(self) -> None:
         self._db.close()

@@ -27,6 +27,8 @@ _SWEEP_EVERY = 4096
 
 
 class MemoryState(State):
+    inline = True
+
     def __init__(self, prefix: str = "litegate:") -> None:
         super().__init__(prefix)
         # key -> (value, deadline on the monotonic clock or None)

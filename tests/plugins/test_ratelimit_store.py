@@ -86,6 +86,8 @@ async def test_calls_without_applicable_limits_never_touch_the_store():
 class FlakyState(MemoryState):
     """A store that fails (or hangs) while told to."""
 
+    inline = False  # it can hang: the store must time it out
+
     def __init__(self) -> None:
         super().__init__("flaky:")
         self.mode = "up"
