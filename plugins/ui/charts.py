@@ -44,7 +44,10 @@ def _frame(title: str, top: float, labels: Sequence[str], body: list[str]) -> Ma
     if labels:
         step = max(1, len(labels) // 6)
         plot_w = WIDTH - LEFT - RIGHT
-        for i in range(0, len(labels), step):
+        shown = sorted({*range(0, len(labels), step), len(labels) - 1})
+        if len(shown) > 1 and shown[-1] - shown[-2] < step:
+            shown.pop(-2)  # keep the latest bucket's label, not two crowded ones
+        for i in shown:
             x = LEFT + plot_w * (i + 0.5) / len(labels)
             parts.append(
                 f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">'

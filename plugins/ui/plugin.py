@@ -323,16 +323,25 @@ class Views:
         view = await data.overview(self.gateway, range_name, team)
         labels = view.labels
         figures = [
-            charts.bar_chart(
-                "Requests (ok and failed)",
-                labels,
-                [("ok", view.requests), ("err", view.errors)],
+            (
+                "Requests: ok and failed",
+                charts.bar_chart(
+                    "Requests (ok and failed)",
+                    labels,
+                    [("ok", view.requests), ("err", view.errors)],
+                ),
             ),
-            charts.line_chart(
-                "Latency p50 / p95 (ms)", labels, [("p50", view.p50), ("p95", view.p95)]
+            (
+                "Latency p50 / p95 (ms)",
+                charts.line_chart(
+                    "Latency p50 / p95 (ms)", labels, [("p50", view.p50), ("p95", view.p95)]
+                ),
             ),
-            charts.bar_chart("Spend (USD)", labels, [("cost", view.cost)]),
-            charts.line_chart("Cache hit rate (%)", labels, [("hits", view.hit_rate)]),
+            ("Spend (USD)", charts.bar_chart("Spend (USD)", labels, [("cost", view.cost)])),
+            (
+                "Cache hit rate (%)",
+                charts.line_chart("Cache hit rate (%)", labels, [("hits", view.hit_rate)]),
+            ),
         ]
         return self.render(
             "overview.html",
