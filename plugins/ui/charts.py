@@ -26,24 +26,26 @@ def _fmt(value: float) -> str:
     return f"{value:.4f}"
 
 
-def _frame(title: str, top: float, labels: Sequence[str], body: list[str]) -> Markup:
+def _frame(
+    title: str, top: float, labels: Sequence[str], body: list[str], width: int = WIDTH
+) -> Markup:
     plot_h = HEIGHT - TOP - BOTTOM
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg class="chart" viewBox="0 0 {width} {HEIGHT}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
     for i in range(3):  # grid lines at 0, half and the top
         y = TOP + plot_h - plot_h * i / 2
         parts.append(
-            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<line class="grid" x1="{LEFT}" x2="{width - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
             f"{escape(_fmt(top * i / 2))}</text>"
         )
     parts.extend(body)
     if labels:
         step = max(1, len(labels) // 6)
-        plot_w = WIDTH - LEFT - RIGHT
+        plot_w = width - LEFT - RIGHT
         shown = sorted({*range(0, len(labels), step), len(labels) - 1})
         if len(shown) > 1 and shown[-1] - shown[-2] < step:
             shown.pop(-2)  # keep the latest bucket's label, not two crowded ones
@@ -58,17 +60,20 @@ def _frame(title: str, top: float, labels: Sequence[str], body: list[str]) -> Ma
 
 
 def bar_chart(
-    title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]]
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float]]],
+    width: int = WIDTH,
 ) -> Markup:
     """Stacked bars, one per label; `series` is (css class, values) bottom to top."""
     count = len(labels)
     totals = [sum(values[i] for _, values in series) for i in range(count)]
     top = max(totals, default=0) or 1
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = width - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     body = []
     for i in range(count):
-        width = plot_w / max(count, 1)
-        x = LEFT + width * i + width * 0.15
+        slot = plot_w / max(count, 1)
+        x = LEFT + slot * i + slot * 0.15
         base = float(TOP + plot_h)
         for css, values in series:
             value = values[i]
@@ -78,10 +83,10 @@ def bar_chart(
             base -= h
             body.append(
                 f'<rect class="{escape(css)}" x="{x:.1f}" y="{base:.1f}" '
-                f'width="{width * 0.7:.1f}" height="{h:.1f}">'
+                f'width="{slot * 0.7:.1f}" height="{h:.1f}">'
                 f"<title>{escape(labels[i])}: {escape(_fmt(value))}</title></rect>"
             )
-    return _frame(title, top, labels, body)
+    return _frame(title, top, labels, body, width)
 
 
 def line_chart(

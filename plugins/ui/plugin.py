@@ -427,6 +427,7 @@ class Views:
             "Spend per day (USD)",
             [d.strftime("%m-%d") for d in dates],
             [("cost", [by_day.get(d, 0.0) for d in dates])],
+            width=1160,
         )
         total = sum((t.cost for t in report["totals"]), Decimal(0))
         requests = sum(t.requests for t in report["totals"])

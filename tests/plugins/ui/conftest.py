@@ -34,6 +34,9 @@ keys = [
 plugin = "logging"
 
 [[pipeline]]
+plugin = "router"
+
+[[pipeline]]
 plugin = "admin"
 
 [[pipeline]]

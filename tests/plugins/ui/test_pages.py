@@ -107,7 +107,7 @@ def test_pages_show_real_traffic(served: Served) -> None:
     assert client.get("/ui/requests", params={"status": "abc"}).status_code == 400
 
     models = client.get("/ui/models").text
-    assert "m#0" in models and "mock" in models
+    assert "m#0" in models and "mock" in models and "healthy" in models
 
     config = client.get("/ui/config").text
     assert "ui" in config and MASTER_KEY not in config and VIEWER_KEY not in config
