@@ -573,6 +573,8 @@ class Views:
         return self.render("models.html", page, deployments=rows, routed=routed)
 
     async def config(self, page: Page, message: str = "", status: int = 200) -> Response:
+        if not message and page.request.query_params.get("reloaded") == "1":
+            message = "Reloaded: the new config is serving."
         reload_status, text, can_reload = data.running_config(self.gateway)
         return self.render(
             "config.html",
@@ -592,7 +594,8 @@ class Views:
             raise GatewayError(409, "Hot reload is off ([server] reload); restart to reload.")
         log.info("config reload requested through the UI by %s", page.principal.id)
         if await app.reload_and_announce("admin UI"):
-            return await self.config(page, "Reloaded: the new config is serving.")
+            # The new generation (its own UI plugin) answers from here on.
+            return RedirectResponse("/ui/config?reloaded=1", 303, headers=SECURITY_HEADERS)
         error = (app.last_error or {}).get("message", "")
         return await self.config(
             page, "The new config was rejected; the old one keeps serving.\n" + error, 422
