@@ -68,6 +68,22 @@ NAV = (
 )
 
 
+LOG_PAGES = ("/ui/overview", "/ui/requests")
+
+
+def reads_log(principal: Principal) -> bool:
+    """Whether the request log (overview, request log) can be narrowed to what `principal`
+    may see: everything, or one team's calls."""
+    from litegate.plugins.admin.rbac import Scope
+
+    scope = Scope.of(principal)
+    return scope.level == "all" or (scope.level == "team" and bool(scope.id))
+
+
+def landing(principal: Principal) -> str:
+    return "/ui/overview" if reads_log(principal) else "/ui/keys"
+
+
 @attrs.frozen
 class Page:
     """What a page handler gets: the request, the signed-in session, the form of a POST."""
@@ -128,12 +144,15 @@ class UIPlugin:
         nav = [
             (path, title)
             for path, title, roles in NAV
-            if principal is not None and principal.role in roles
+            if principal is not None
+            and principal.role in roles
+            and (path not in LOG_PAGES or reads_log(principal))
         ]
         html = self.templates.get_template(template).render(
             principal=principal,
             csrf=page.session.csrf if page is not None else "",
             nav=nav,
+            home=landing(principal) if principal is not None else "/ui/login",
             path=page.request.url.path if page is not None else "",
             **context,
         )
@@ -282,7 +301,7 @@ class Views:
             state, principal, float(self.plugin.config.session_ttl)
         )
         log.info("ui sign-in: %s (%s)", principal.id, principal.role)
-        response = RedirectResponse("/ui/overview", 303, headers=SECURITY_HEADERS)
+        response = RedirectResponse(landing(principal), 303, headers=SECURITY_HEADERS)
         self.plugin._cookie(
             response,
             request,

@@ -204,9 +204,11 @@ def test_a_viewer_reads_but_can_not_change(served: Served) -> None:
 
 
 def test_a_member_sees_only_what_its_role_allows(served: Served) -> None:
-    client = served.sign_in(MEMBER_KEY)
+    client = served.client()
+    assert sign_in(client, MEMBER_KEY).headers["location"] == "/ui/keys"
     assert client.get("/ui/config").status_code == 403
     assert client.get("/ui/spend").status_code == 403
     assert client.get("/ui/requests").status_code == 403
     nav = client.get("/ui/models").text
     assert 'href="/ui/config"' not in nav and 'href="/ui/keys"' in nav
+    assert 'href="/ui/overview"' not in nav and 'href="/ui/requests"' not in nav
