@@ -15,6 +15,7 @@ import pytest
 MASTER_KEY = "sk-master-ui-canary-0123456789"
 VIEWER_KEY = "sk-viewer-ui-canary-0123456789"
 MEMBER_KEY = "sk-member-ui-canary-0123456789"
+TEAM_ADMIN_KEY = "sk-teamadmin-ui-canary-0123456789"
 
 TOML = """
 [state]
@@ -28,6 +29,7 @@ virtual_keys = true
 keys = [
   {{ name = "viewer-key", key = "{viewer}", role = "viewer" }},
   {{ name = "member-key", key = "{member}", role = "member", user = "nobody" }},
+  {{ name = "team-admin-key", key = "{team_admin}", role = "team_admin", team = "t-ui" }},
 ]
 
 [[pipeline]]
@@ -93,16 +95,15 @@ class Served:
             timeout=30,
         )
 
-    def wait_logged(self, count: int, client: httpx.Client) -> None:
+    def wait_logged(self, count: int, client: httpx.Client, *, spend: bool = True) -> None:
         """Until the request log and the spend ledger hold `count` calls."""
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             page = client.get("/ui/overview").text
             found = re.search(r'id="total-requests">(\d+)<', page)
-            if found and int(found.group(1)) >= count:
-                spend = client.get("/ui/spend").text
-                if "No spend in this range" not in spend:
-                    return
+            logged = found is not None and int(found.group(1)) >= count
+            if logged and (not spend or "No spend in" not in client.get("/ui/spend").text):
+                return
             time.sleep(0.1)
         raise AssertionError(f"{count} calls never reached the request log")
 
@@ -126,6 +127,7 @@ def served(serve_gateway: Callable[..., object], tmp_path: Path) -> Iterator[Ser
         master=MASTER_KEY,
         viewer=VIEWER_KEY,
         member=MEMBER_KEY,
+        team_admin=TEAM_ADMIN_KEY,
     )
     server = serve_gateway(toml)
     served = Served(server.url)  # type: ignore[attr-defined]

@@ -7,7 +7,15 @@ import re
 
 import httpx
 
-from .conftest import MASTER_KEY, MEMBER_KEY, VIEWER_KEY, Served, csrf_of, sign_in
+from .conftest import (
+    MASTER_KEY,
+    MEMBER_KEY,
+    TEAM_ADMIN_KEY,
+    VIEWER_KEY,
+    Served,
+    csrf_of,
+    sign_in,
+)
 
 PAGES = ["overview", "spend", "keys", "teams", "users", "models", "requests", "config"]
 
@@ -212,3 +220,15 @@ def test_a_member_sees_only_what_its_role_allows(served: Served) -> None:
     nav = client.get("/ui/models").text
     assert 'href="/ui/config"' not in nav and 'href="/ui/keys"' in nav
     assert 'href="/ui/overview"' not in nav and 'href="/ui/requests"' not in nav
+
+
+def test_a_team_admin_sees_only_its_teams_calls(served: Served) -> None:
+    assert served.chat(key=TEAM_ADMIN_KEY).status_code == 200
+    for _ in range(3):
+        assert served.chat("other").status_code == 200
+    served.wait_logged(4, served.sign_in())
+    client = served.sign_in(TEAM_ADMIN_KEY)
+    overview = client.get("/ui/overview").text
+    assert 'id="total-requests">1<' in overview
+    log = client.get("/ui/requests").text
+    assert log.count("<td>t-ui</td>") == 1 and "<td>other</td>" not in log
