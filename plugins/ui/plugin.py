@@ -186,6 +186,9 @@ class UIPlugin:
                 session = await sessions.load(state, request.cookies.get(sessions.COOKIE))
             except StateError:
                 return self.render("error.html", None, 503, message="Sessions are unavailable.")
+            if session is not None and not await _still_usable(gateway, session.principal):
+                await sessions.delete(state, request.cookies.get(sessions.COOKIE))
+                session = None
             if session is None:
                 if request.method == "GET":
                     return RedirectResponse("/ui/login", 303, headers=SECURITY_HEADERS)
@@ -198,7 +201,9 @@ class UIPlugin:
             if request.method == "POST":
                 form = await _form(request)
                 if form is None:
-                    return self.render("error.html", page, 413, message="The form is too big.")
+                    return self.render(
+                        "error.html", page, 400, message="The form is too big or unreadable."
+                    )
                 if not sessions.same(_text(form.get("csrf")), session.csrf):
                     return self.render(
                         "error.html",
@@ -625,10 +630,26 @@ class Views:
 
 
 async def _form(request: Request) -> FormData | None:
+    """The posted form; None when too big or not a form."""
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_FORM):
         return None
-    return await request.form(max_files=0, max_fields=100)
+    try:
+        return await request.form(max_files=0, max_fields=100)
+    except Exception:  # malformed multipart, a file, too many fields
+        return None
+
+
+async def _still_usable(gateway: Gateway, principal: Principal) -> bool:
+    """A session signed in with a virtual key ends when the key is revoked, disabled or
+    expires (other credentials are not kept in the records database)."""
+    if principal.kind != "virtual":
+        return True
+    from litegate.db import queries
+
+    async with (await gateway.open_db()).session() as session:
+        key = await queries.get_key(session, principal.id)
+    return key is not None and key.usable_at(datetime.now(UTC))
 
 
 def _text(value: Any) -> str:

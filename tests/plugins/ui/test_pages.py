@@ -232,3 +232,27 @@ def test_a_team_admin_sees_only_its_teams_calls(served: Served) -> None:
     assert 'id="total-requests">1<' in overview
     log = client.get("/ui/requests").text
     assert log.count("<td>t-ui</td>") == 1 and "<td>other</td>" not in log
+
+
+def test_a_session_of_a_virtual_key_ends_when_the_key_is_revoked(served: Served) -> None:
+    admin = served.sign_in()
+    users = admin.get("/ui/users")
+    admin.post(
+        "/ui/users",
+        data={"csrf": csrf_of(users.text), "email": "root@example.test", "role": "admin"},
+    )
+    user_id = re.search(r"<code>([0-9a-f-]{36})</code>", admin.get("/ui/users").text)
+    assert user_id
+    keys = admin.get("/ui/keys")
+    created = admin.post(
+        "/ui/keys",
+        data={"csrf": csrf_of(keys.text), "name": "ops", "user_id": user_id.group(1)},
+    )
+    secret = re.search(r'id="secret">([^<]+)<', created.text).group(1)  # type: ignore[union-attr]
+    ops = served.sign_in(secret)
+    assert ops.get("/ui/keys").status_code == 200
+    listing = admin.get("/ui/keys").text
+    key_id = re.search(r'href="/ui/keys/([0-9a-f-]+)"', listing).group(1)  # type: ignore[union-attr]
+    admin.post(f"/ui/keys/{key_id}/revoke", data={"csrf": csrf_of(listing)})
+    response = ops.get("/ui/keys")
+    assert response.status_code == 303 and response.headers["location"] == "/ui/login"
