@@ -486,6 +486,7 @@ class Views:
             keys=listing["data"],
             next_cursor=listing["next_cursor"],
             teams=teams,
+            team_names={team["id"]: team["name"] for team in teams},
             error=error,
             can_create=allowed(page.principal, "create_key"),
             can_revoke=allowed(page.principal, "revoke_key"),
@@ -568,12 +569,14 @@ class Views:
         listing = await self.admin(
             "list_users", page.principal, query={"limit": str(self.plugin.config.page_size)}
         )
+        teams = await self._teams(page.principal)
         return self.render(
             "users.html",
             page,
             status,
             users=listing["data"],
-            teams=await self._teams(page.principal),
+            teams=teams,
+            team_names={team["id"]: team["name"] for team in teams},
             error=error,
             can_create=allowed(page.principal, "create_user"),
         )

@@ -77,6 +77,7 @@ def click_and_load(driver: object, element: object) -> None:
 
 def test_browser_walkthrough(served: Served, browser: object) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     driver: object = browser
     find = driver.find_element  # type: ignore[attr-defined]
@@ -124,12 +125,16 @@ def test_browser_walkthrough(served: Served, browser: object) -> None:
     form = find(By.ID, "create-user")
     form.find_element(By.NAME, "email").send_keys("ann@example.test")
     form.find_element(By.NAME, "name").send_keys("Ann")
+    Select(form.find_element(By.NAME, "team_id")).select_by_visible_text("platform")
     click_and_load(driver, form.find_element(By.TAG_NAME, "button"))
     assert "ann@example.test" in find(By.ID, "users").text
     shoot(driver, "users")
 
     go(served.url + "/ui/keys")
     find(By.ID, "key-name").send_keys("ci-bot")
+    Select(find(By.ID, "create-key").find_element(By.NAME, "team_id")).select_by_visible_text(
+        "platform"
+    )
     find(By.ID, "create-key").find_element(By.NAME, "rpm_limit").send_keys("60")
     click_and_load(driver, find(By.ID, "create"))
     secret = find(By.ID, "secret").text.strip()
@@ -145,6 +150,7 @@ def test_browser_walkthrough(served: Served, browser: object) -> None:
     go(served.url + "/ui/keys")
     assert secret not in driver.page_source  # type: ignore[attr-defined]
     row = find(By.XPATH, "//tr[td/a[text()='ci-bot']]")
+    assert "platform" in row.text
     shoot(driver, "keys")
     click_and_load(driver, row.find_element(By.NAME, "revoke"))
     row = find(By.XPATH, "//tr[td/a[text()='ci-bot']]")
