@@ -3,7 +3,9 @@ its plugins (no HTTP round trip to the gateway's own API)."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 import math
 import tomllib
 from collections.abc import Sequence
@@ -21,6 +23,8 @@ from litegate.db.models import RequestLogRow
 from litegate.reload import MASK
 
 __all__ = ["Overview", "deployment_states", "overview", "percentile", "running_config"]
+
+log = logging.getLogger("litegate.ui")
 
 #: The overview's time ranges: name → (length, bucket width).
 RANGES: dict[str, tuple[timedelta, timedelta]] = {
@@ -125,41 +129,65 @@ async def overview(gateway: Gateway, range_name: str, team: str | None) -> Overv
     )
 
 
-def deployment_states(gateway: Gateway) -> list[dict[str, Any]]:
-    """Every deployment, with the router's view of it when a router plugin with `stats`
-    runs (in flight, latency, cooling down); without one, just the deployments."""
-    stats = None
-    for plugin in gateway.plugins:
-        candidate = getattr(plugin, "stats", None)
-        if candidate is not None and all(
-            callable(getattr(candidate, name, None)) for name in ("in_flight", "latency", "cooling")
-        ):
-            stats = candidate
-            break
-    found = []
-    for deployment in (d for group in gateway.deployments.values() for d in group):
-        row: dict[str, Any] = {
-            "alias": deployment.alias,
-            "id": deployment.id,
-            "provider": deployment.provider,
-            "model": deployment.model,
-            "api_base": deployment.api_base,
-            "weight": deployment.routing.weight,
+async def deployment_states(gateway: Gateway) -> list[dict[str, Any]]:
+    """Every deployment, with the router's view of it when a router plugin runs: the
+    router's own report (`router.health.deployments_report`: state, circuit, latency, in
+    flight, last health check) where it has one, else what its `stats` tell (in flight,
+    latency, cooling down); without a router, just the deployments as configured."""
+    deployments = [d for group in gateway.deployments.values() for d in group]
+    rows = {
+        d.id: {
+            "alias": d.alias,
+            "id": d.id,
+            "provider": d.provider,
+            "model": d.model,
+            "api_base": d.api_base,
+            "weight": d.routing.weight,
             "state": None,
+            "circuit": None,
             "in_flight": None,
             "latency_ms": None,
+            "requests_last_minute": None,
+            "last_check": None,
         }
-        if stats is not None:
-            try:
-                cooling = bool(stats.cooling(deployment.id))
-                latency = stats.latency(deployment.id)
-                row["in_flight"] = int(stats.in_flight(deployment.id))
-                row["latency_ms"] = None if latency is None else float(latency) * 1000
-                row["state"] = "cooling down" if cooling else "healthy"
-            except Exception:  # a router whose stats can't be read here: show the rest
-                row["state"] = None
-        found.append(row)
-    return found
+        for d in deployments
+    }
+    router = next((p for p in gateway.plugins if _has_stats(getattr(p, "stats", None))), None)
+    if router is None:
+        return list(rows.values())
+    stats = router.stats
+    try:
+        report = getattr(
+            importlib.import_module("litegate.plugins.router.health"), "deployments_report", None
+        )
+    except ImportError:
+        report = None
+    try:
+        if report is not None and hasattr(router, "checks"):
+            last = await router.checks.last(deployments)
+            for found in report(deployments, stats, last):
+                row = rows.get(found.get("id"))
+                if row is not None:
+                    row.update({k: v for k, v in found.items() if k in row})
+        else:
+            for d in deployments:
+                latency = stats.latency(d.id)
+                circuit = getattr(stats, "circuit", None)
+                rows[d.id].update(
+                    state="cooling down" if stats.cooling(d.id) else "healthy",
+                    circuit=circuit(d.id) if callable(circuit) else None,
+                    in_flight=int(stats.in_flight(d.id)),
+                    latency_ms=None if latency is None else float(latency) * 1000,
+                )
+    except Exception:  # a router whose state can't be read here: show the deployments
+        log.warning("ui: could not read the router's deployment state", exc_info=True)
+    return list(rows.values())
+
+
+def _has_stats(stats: Any) -> bool:
+    return stats is not None and all(
+        callable(getattr(stats, name, None)) for name in ("in_flight", "latency", "cooling")
+    )
 
 
 def running_config(gateway: Gateway) -> tuple[Any, str, bool]:

@@ -595,7 +595,7 @@ class Views:
     # -- models and config -------------------------------------------------------------
 
     async def models(self, page: Page) -> Response:
-        rows = data.deployment_states(self.gateway)
+        rows = await data.deployment_states(self.gateway)
         routed = any(row["state"] is not None for row in rows)
         return self.render("models.html", page, deployments=rows, routed=routed)
 
