@@ -26,6 +26,7 @@ import signal
 import time
 import tomllib
 import uuid
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from .config_errors import ConfigError
 from .gateway import Gateway
 from .route_auth import Handler, guarded
 
-__all__ = ["CHANNEL", "ReloadableApp", "mask_config", "serve_workers"]
+__all__ = ["CHANNEL", "ReloadableApp", "mask_config", "reloader_for", "serve_workers"]
 
 log = logging.getLogger("litegate.reload")
 
@@ -68,6 +69,19 @@ class Generation:
         self.retired = False
 
 
+#: The reloadable apps of this process, for `reloader_for`.
+_APPS: weakref.WeakSet[ReloadableApp] = weakref.WeakSet()
+
+
+def reloader_for(gateway: Gateway) -> ReloadableApp | None:
+    """The `ReloadableApp` serving `gateway` as its current generation (None when the gateway
+    is not served with hot reload): lets a plugin (the admin UI) show and reload the config."""
+    for app in list(_APPS):
+        if app.current.gateway is gateway:
+            return app
+    return None
+
+
 class ReloadableApp:
     def __init__(self, path: str | os.PathLike[str], gateway: Gateway) -> None:
         self.path = Path(path).resolve()
@@ -80,6 +94,7 @@ class ReloadableApp:
         self._triggers: list[asyncio.Task[Any]] = []
         self._stop: asyncio.Event | None = None
         self._state: Any = None
+        _APPS.add(self)
 
     @property
     def gateway(self) -> Gateway:
@@ -241,11 +256,16 @@ class ReloadableApp:
 
     # -- admin routes ------------------------------------------------------------------
 
-    async def _reload_route(self, _request: Request, principal: Principal) -> Response:
-        log.info("config reload requested through the admin API by %s", principal.id)
-        ok = await self.reload("admin API")
+    async def reload_and_announce(self, reason: str) -> bool:
+        """`reload`, then (when it worked) ask the other workers to reload too."""
+        ok = await self.reload(reason)
         if ok and self._state is not None:
             await self._state.publish(CHANNEL, f"{os.getpid()}".encode())
+        return ok
+
+    async def _reload_route(self, _request: Request, principal: Principal) -> Response:
+        log.info("config reload requested through the admin API by %s", principal.id)
+        ok = await self.reload_and_announce("admin API")
         if not ok:
             assert self.last_error is not None
             return JSONResponse(
@@ -263,6 +283,11 @@ class ReloadableApp:
 
     async def _show_config(self, _request: Request, _principal: Principal) -> Response:
         return JSONResponse({**self._status(), "config": mask_config(self.current.raw)})
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /admin/v1/config`` says besides the config: generation, models, the
+        last reload error."""
+        return self._status()
 
     def _status(self) -> dict[str, Any]:
         return {
