@@ -10,6 +10,15 @@ fixtures: ``fake_openai``, ``serve_gateway`` and ``make_gateway``.
 
 from .fake_openai import FakeOpenAI
 from .harness import make_call, run_hook
+from .processes import litegate_serve, serve_processes
 from .server import GatewayServer, free_port
 
-__all__ = ["FakeOpenAI", "GatewayServer", "free_port", "make_call", "run_hook"]
+__all__ = [
+    "FakeOpenAI",
+    "GatewayServer",
+    "free_port",
+    "litegate_serve",
+    "make_call",
+    "run_hook",
+    "serve_processes",
+]

@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from litegate.testing import free_port
+from litegate.testing import free_port, litegate_serve
 
 KEY = "sk-ratelimit-shared-0123456789"
 LIMIT = 60
@@ -49,41 +44,6 @@ key_limits = {{ rpm = {LIMIT} }}
 name = "m"
 provider = "mock"
 """
-
-
-@contextmanager
-def serve(path: Path, workers: int) -> Iterator[str]:
-    """`litegate serve` in a subprocess until ready (a minute allowed: a loaded machine
-    starts two workers slowly); its URL."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LITEGATE_", "OPENAI_"))}
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "litegate"), "serve", "--config", str(path),
-         "--port", str(port), "--workers", str(workers)],
-        cwd=path.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                assert process.stderr is not None
-                raise AssertionError(f"server exited: {process.stderr.read().decode()}")
-            try:
-                if httpx.get(url + "/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
 
 
 def call(client: httpx.Client, url: str) -> tuple[int, str | None]:
@@ -126,7 +86,7 @@ def burst(urls: list[str]) -> None:
 def test_a_60_rpm_limit_holds_across_two_workers_on_the_disk_store(tmp_path: Path):
     path = tmp_path / "pipeline.toml"
     path.write_text(config(f"disk:{tmp_path / 'kv'}"))
-    with serve(path, workers=2) as url:
+    with litegate_serve(path, workers=2) as url:
         burst([url])
 
 
@@ -136,7 +96,7 @@ def test_a_60_rpm_limit_holds_across_two_gateways_sharing_redis(tmp_path: Path, 
     prefix = f"test-{uuid.uuid4().hex}:"
     path.write_text(config(redis_url, prefix))
     try:
-        with serve(path, workers=1) as one, serve(path, workers=1) as two:
+        with litegate_serve(path, workers=1) as one, litegate_serve(path, workers=1) as two:
             burst([one, two])
     finally:
         asyncio.run(forget(redis_url, prefix))
@@ -145,7 +105,7 @@ def test_a_60_rpm_limit_holds_across_two_gateways_sharing_redis(tmp_path: Path, 
 def test_with_redis_unreachable_each_gateway_limits_on_its_own(tmp_path: Path):
     path = tmp_path / "pipeline.toml"
     path.write_text(config(f"redis://127.0.0.1:{free_port()}/0"))
-    with serve(path, workers=1) as url:
+    with litegate_serve(path, workers=1) as url:
         begun = time.monotonic()
         burst([url])  # fail open: the same limit, counted in the process
         assert time.monotonic() - begun < 30  # no call waited for the missing store

@@ -3,18 +3,14 @@ process) put in cool-down is skipped by the others. Real processes, real sockets
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from litegate.testing import free_port
+from litegate.testing import litegate_serve
 
 BIN = Path(sys.executable).parent
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -31,39 +27,6 @@ def config(kv: str, base_url: str, prefix: str = "litegate:") -> str:
         '[[pipeline]]\nplugin = "router"\nshared = true\nstrategy = "round-robin"\n'
         'retries = 1\nbackoff_base = "1ms"\ncooldown_failures = 1\ncooldown = "1m"\n' + models
     )
-
-
-@contextmanager
-def serve(path: Path, workers: int) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LITEGATE_", "OPENAI_"))}
-    process = subprocess.Popen(
-        [str(BIN / "litegate"), "serve", "--config", str(path), "--port", str(port),
-         "--workers", str(workers)],
-        cwd=path.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                assert process.stderr is not None
-                raise AssertionError(f"server exited: {process.stderr.read().decode()}")
-            try:
-                if httpx.get(url + "/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
 
 
 def chat(url: str) -> httpx.Response:
@@ -96,7 +59,7 @@ def cool_down_through(url: str, fake_openai) -> int:
 def test_two_workers_share_a_cooldown_through_the_disk_store(tmp_path, fake_openai):
     path = tmp_path / "pipeline.toml"
     path.write_text(config(f"disk:{tmp_path / 'kv'}", fake_openai.base_url))
-    with serve(path, workers=2) as url:
+    with litegate_serve(path, workers=2) as url:
         failed = cool_down_through(url, fake_openai)
         attempts = set()
         for _ in range(30):
@@ -110,7 +73,7 @@ def test_two_gateways_share_a_cooldown_through_redis(tmp_path, fake_openai, redi
     path = tmp_path / "pipeline.toml"
     prefix = f"test-{uuid.uuid4().hex}:"
     path.write_text(config(redis_url, fake_openai.base_url, prefix))
-    with serve(path, workers=1) as one, serve(path, workers=1) as two:
+    with litegate_serve(path, workers=1) as one, litegate_serve(path, workers=1) as two:
         failed = cool_down_through(one, fake_openai)
         # Round-robin would send one of `two`'s first two calls to m#0 if it did not know.
         for url in (two, one, two, two, one):
@@ -150,7 +113,7 @@ def spend_the_rpm(urls: list[str]) -> list[int]:
 def test_two_workers_share_one_rpm_limit_through_the_disk_store(tmp_path, fake_openai):
     path = tmp_path / "pipeline.toml"
     path.write_text(limited_config(f"disk:{tmp_path / 'kv'}", fake_openai.base_url))
-    with serve(path, workers=2) as url:
+    with litegate_serve(path, workers=2) as url:
         statuses = spend_the_rpm([url])
     # Each worker alone would let 4 through; together they let 4 through.
     assert statuses.count(200) == 4, statuses
@@ -161,6 +124,6 @@ def test_two_gateways_share_one_rpm_limit_through_redis(tmp_path, fake_openai, r
     path = tmp_path / "pipeline.toml"
     prefix = f"test-{uuid.uuid4().hex}:"
     path.write_text(limited_config(redis_url, fake_openai.base_url, prefix))
-    with serve(path, workers=1) as one, serve(path, workers=1) as two:
+    with litegate_serve(path, workers=1) as one, litegate_serve(path, workers=1) as two:
         statuses = spend_the_rpm([one, two])
     assert statuses.count(200) == 4, statuses

@@ -11,10 +11,10 @@ import uuid
 import httpx
 import pytest
 
+from litegate.testing import serve_processes
 from tests.plugins.auth.test_scale_out import (
     MASTER_KEY,
     assert_refused_everywhere_within,
-    serve,
     status,
 )
 
@@ -55,7 +55,7 @@ def test_admin_creates_revokes_and_every_instance_refuses(tmp_path, records_url,
     config = _config(tmp_path, records_url, redis_url, prefix)
     output: list[str] = []
     admin = {"authorization": f"Bearer {MASTER_KEY}"}
-    with serve(config, 1, output, count=2) as (first, second):
+    with serve_processes(config, count=2, output=output) as (first, second):
         api = first + "/admin/v1"
         team = httpx.post(
             api + "/teams", headers=admin, json={"name": "platform", "allowed_models": ["gpt-4o"]}

@@ -3,19 +3,15 @@ instances sharing the database and Redis, and two Hypercorn workers sharing a di
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from litegate.testing import free_port
+from litegate.testing import serve_processes
 
 from .conftest import MESSAGES, MODELS, new_key, revoke_and_announce
 
@@ -31,47 +27,6 @@ def write_config(path: Path, db_url: str, kv: str, prefix: str) -> Path:
         '[[pipeline]]\nplugin = "logging"\n' + MODELS
     )
     return path
-
-
-@contextmanager
-def serve(config: Path, workers: int, output: list[str], count: int = 1) -> Iterator[list[str]]:
-    """`count` `litegate serve` processes on free ports, started side by side; their urls.
-    What they printed is appended to `output` when they stop."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LITEGATE_", "OPENAI_"))}
-    processes, urls = [], []
-    for _ in range(count):
-        port = free_port()
-        processes.append(subprocess.Popen(
-            [str(BIN / "litegate"), "serve", "--config", str(config), "--port", str(port),
-             "--workers", str(workers)],
-            cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        ))  # fmt: skip
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 60
-        for process, url in zip(processes, urls, strict=True):
-            while True:
-                if process.poll() is not None:
-                    assert process.stdout is not None
-                    raise AssertionError(f"server exited: {process.stdout.read().decode()}")
-                try:
-                    if httpx.get(url + "/health/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "server did not become ready"
-                time.sleep(0.1)
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                out, _ = process.communicate(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                out, _ = process.communicate()
-            output.append(out.decode(errors="replace"))
 
 
 def status(url: str, secret: str) -> int:
@@ -106,7 +61,7 @@ async def test_two_instances_on_redis_refuse_a_revoked_key(
     config = write_config(tmp_path / "pipeline.toml", records_url, redis_url, prefix)
     key_id, secret = await new_key(records)
     output: list[str] = []
-    with serve(config, 1, output, count=2) as urls:
+    with serve_processes(config, count=2, output=output) as urls:
         for url in urls:
             assert status(url, secret) == 200  # each instance has it cached now
             assert status(url, MASTER_KEY) == 200
@@ -122,7 +77,7 @@ async def test_two_workers_on_disk_refuse_a_revoked_key(tmp_path, records, recor
     config = write_config(tmp_path / "pipeline.toml", records_url, kv, "auth-test:")
     key_id, secret = await new_key(records)
     output: list[str] = []
-    with serve(config, 2, output) as (url,):
+    with serve_processes(config, workers=2, output=output) as (url,):
         for _ in range(8):  # new connections: both workers get to cache it
             assert status(url, secret) == 200
         await revoke_and_announce(records, key_id, kv, "auth-test:")

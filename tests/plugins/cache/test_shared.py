@@ -3,19 +3,15 @@ store, and two gateway instances through Redis. Real processes, real sockets."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from litegate.testing import free_port
+from litegate.testing import litegate_serve
 
 BIN = Path(sys.executable).parent
 KEY = "sk-test-master-123456"
@@ -28,39 +24,6 @@ def config(kv: str, prefix: str = "litegate:") -> str:
         '[[pipeline]]\nplugin = "cache"\n'
         '[[models]]\nname = "m"\nprovider = "mock"\n'
     )
-
-
-@contextmanager
-def serve(path: Path, workers: int) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LITEGATE_", "OPENAI_"))}
-    process = subprocess.Popen(
-        [str(BIN / "litegate"), "serve", "--config", str(path), "--port", str(port),
-         "--workers", str(workers)],
-        cwd=path.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                assert process.stderr is not None
-                raise AssertionError(f"server exited: {process.stderr.read().decode()}")
-            try:
-                if httpx.get(url + "/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
 
 
 def chat(url: str, content: str = "hello") -> httpx.Response:
@@ -78,7 +41,7 @@ def chat(url: str, content: str = "hello") -> httpx.Response:
 def test_two_workers_share_answers_through_the_disk_store(tmp_path):
     path = tmp_path / "pipeline.toml"
     path.write_text(config(f"disk:{tmp_path / 'kv'}"))
-    with serve(path, workers=2) as url:
+    with litegate_serve(path, workers=2) as url:
         first = chat(url)
         assert first.headers["x-litegate-cache"] == "miss"
         tiers = []
@@ -95,7 +58,7 @@ def test_two_workers_share_answers_through_the_disk_store(tmp_path):
 def test_two_instances_share_answers_and_purges_through_redis(tmp_path, redis_url):
     path = tmp_path / "pipeline.toml"
     path.write_text(config(redis_url, prefix=f"test-{uuid.uuid4().hex}:"))
-    with serve(path, workers=1) as one, serve(path, workers=1) as two:
+    with litegate_serve(path, workers=1) as one, litegate_serve(path, workers=1) as two:
         first = chat(one)
         assert first.headers["x-litegate-cache"] == "miss"
         again = chat(two)
