@@ -129,20 +129,43 @@ class RequestLogPlugin:
 
         rows = [self.queue.popleft() for _ in range(len(self.queue))]
         if rows:
-            async with db.session() as session:
-                await insert_requests(session, rows)
+            try:
+                async with db.session() as session:
+                    await insert_requests(session, rows)
+            except BaseException:
+                # The database is down (or the write was cut off): the rows go back to the
+                # front of the queue, in order, for the next try; past `max_queue` the
+                # newest are dropped and counted, never the request path blocked.
+                room = max(0, self.config.max_queue - len(self.queue))
+                kept = rows[:room]
+                self.dropped[0] += len(rows) - len(kept)
+                self.queue.extendleft(reversed(kept))
+                raise
         return len(rows)
 
     async def _flusher(self, db: Any) -> None:
         interval = float(self.config.flush_interval)
+        failing = False
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
             self._wake.clear()
             try:
                 await self.flush(db)
-            except Exception:
-                log.exception("request log: writing a batch failed; its rows are lost")
+            except Exception as exc:
+                if not failing:  # once per outage, not once per try
+                    log.warning(
+                        "request log: %d row(s) wait, the database failed: %s",
+                        len(self.queue),
+                        exc,
+                    )
+                failing = True
+                # Back off while the database is away, up to 5 s between tries.
+                await asyncio.sleep(min(5.0, max(interval, 0.2)))
+                continue
+            if failing:
+                log.info("request log: the database is back; queued rows written")
+                failing = False
             if self.dropped[0]:
                 log.warning("request log: %d rows dropped (queue full)", self.dropped[0])
                 self.dropped[0] = 0
