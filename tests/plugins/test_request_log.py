@@ -145,12 +145,16 @@ def test_rows_are_written_in_batches_off_the_request_path(make_gateway, tmp_path
                 assert (await list_requests(session)).items == []
             for _ in range(7):  # the 10th row wakes the writer
                 await gateway.chat(model="m", messages=[{"role": "user", "content": "x"}])
-            for _ in range(100):
+            # The queue empties when the writer takes the batch, before its commit: wait for
+            # the rows themselves (generously: the machine is shared).
+            written = 0
+            for _ in range(500):
                 await asyncio.sleep(0.02)
-                if not plugin.queue:
+                async with db.session() as session:
+                    written = len((await list_requests(session)).items)
+                if written == 10:
                     break
-            async with db.session() as session:
-                assert len((await list_requests(session)).items) == 10
+            assert written == 10
             await gateway.chat(model="m", messages=[{"role": "user", "content": "x"}])
         # Shutdown writes what is left.
         async with gateway:

@@ -111,7 +111,8 @@ def test_shutdown_writes_what_is_queued(tmp_path):
     gateway = Gateway.from_toml(_toml(db, flush_interval="1h"), env={})
     with GatewayServer(gateway) as server:
         ids = [_call(server) for _ in range(3)]
-        assert _plugin(server).queued == 3
+        # A call's row is queued just after its response is sent: wait for the last one.
+        wait_for(lambda: _plugin(server).queued == 3)
     assert set(ids) <= ledger_rows(db).keys()
 
 
