@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["public_openapi"]
+__all__ = ["ERROR_SCHEMA", "public_openapi"]
 
-_ERROR = {
+#: The OpenAI error shape every 4xx and 5xx of the gateway's own routes has (the admin API's
+#: document uses it too).
+ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
     "properties": {
@@ -22,12 +24,13 @@ _ERROR = {
             "properties": {
                 "message": {"type": "string"},
                 "type": {"type": "string"},
-                "param": {"type": ["string", "null"]},
+                "param": {"type": ["string", "null"], "description": "The field at fault."},
                 "code": {"type": ["string", "null"]},
             },
         }
     },
 }
+_ERROR = ERROR_SCHEMA
 #: /v1/messages answers errors the way Anthropic does, so Anthropic SDKs can read them.
 _ANTHROPIC_ERROR = {
     "type": "object",

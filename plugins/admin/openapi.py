@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from litegate.openapi import ERROR_SCHEMA
+
 from .operation import PREFIX, Operation
 from .rbac import ACTIONS
 
@@ -14,22 +16,7 @@ __all__ = ["OPENAPI_PATH", "document"]
 
 OPENAPI_PATH = PREFIX + "/openapi.json"
 
-_ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["message", "type", "param", "code"],
-            "properties": {
-                "message": {"type": "string"},
-                "type": {"type": "string"},
-                "param": {"type": ["string", "null"], "description": "The field at fault."},
-                "code": {"type": ["string", "null"]},
-            },
-        }
-    },
-}
+_ERROR = ERROR_SCHEMA
 _DELETED = {
     "type": "object",
     "required": ["id", "object", "deleted"],
