@@ -6,6 +6,7 @@ Plugins talk to each other only through the Call and through hooks. Per-plugin d
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -91,6 +92,15 @@ class Principal:
     #: Model aliases (or glob patterns) this principal may call; None means any.
     models: tuple[str, ...] | None = None
     limits: Limits | None = None
+
+    def may_use(self, alias: str) -> bool:
+        """Whether `models` lets this principal call `alias` (an alias or a glob like
+        ``gpt-4o*``; no list means any)."""
+        models = self.models
+        if models is None:
+            return True
+        return any(alias == pattern or fnmatch.fnmatchcase(alias, pattern) for pattern in models)
+
     #: Request parameters this principal may send although they are refused by default
     #: (``api_version``, ...: see `litegate.request_limits.FORBIDDEN_PARAMETERS`). Set only
     #: from operator config, never from the request.

@@ -124,13 +124,15 @@ class ModelsEndpoint:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         try:
-            await self.gateway.authenticate(request_headers(scope))
+            principal = await self.gateway.authenticate(request_headers(scope))
         except GatewayError as error:
             await send_error(send, error)
             return
+        # A caller sees the models it may call (a key narrowed to some aliases sees those).
         models = [
             {"id": alias, "object": "model", "created": 0, "owned_by": deployments[0].provider}
             for alias, deployments in self.gateway.deployments.items()
+            if principal is None or principal.may_use(alias)
         ]
         wanted = scope.get("path_params", {}).get("model")
         if wanted is None:
