@@ -45,35 +45,16 @@ class SharedStats(LocalStats):
     The inherited counters are this worker's own; `_others` holds the sum of the other live
     workers' numbers from the last refresh."""
 
-    def __init__(
-        self,
-        *,
-        failures: int,
-        window: float,
-        cooldown: float,
-        failure_rate: float = 0.0,
-        min_calls: int = 10,
-        probes: int = 1,
-        alpha: float = 0.3,
-        refresh: float = 0.2,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            failures=failures,
-            window=window,
-            cooldown=cooldown,
-            failure_rate=failure_rate,
-            min_calls=min_calls,
-            probes=probes,
-            alpha=alpha,
-            clock=clock,
-        )
+    def __init__(self, *, refresh: float = 0.2, **stats: Any) -> None:
+        """`refresh`: seconds between reads of the other workers' numbers; `stats`: as for
+        `LocalStats` (one list of knobs, not two to keep in step)."""
+        super().__init__(**stats)
         self._refresh = refresh
         #: How long a worker's published counts outlive its last refresh.
         self.lease = max(5.0, 20 * refresh)
         self.worker = uuid.uuid4().hex[:16]
-        self._window = window
-        self._cooldown = cooldown
+        self._window = float(stats["window"])
+        self._cooldown = float(stats["cooldown"])
         self._state: State | None = None
         self._ids: tuple[str, ...] = ()
         self._tasks: set[asyncio.Task[Any]] = set()
