@@ -399,9 +399,10 @@ def _state_notes() -> str:
     kv = ", ".join(f"`{scheme}...`" for scheme in config._KV_SCHEMES)
     db = ", ".join(f"`{scheme}...`" for scheme in config._DB_SCHEMES)
     return (
-        f"`kv` starts with one of {kv}; `db` with one of {db}. In this version the values are "
-        "only checked (and shown by `litegate check`): no built-in plugin keeps shared state "
-        "yet.\n"
+        f"`kv` starts with one of {kv}; `db` with one of {db}. Both are opened when a plugin "
+        "first needs them (rate limits, budgets, the router's shared statistics, the shared "
+        "cache tier, virtual keys, the spend ledger); `litegate check` shows them with any "
+        "password masked.\n"
     )
 
 

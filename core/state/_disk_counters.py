@@ -1,0 +1,78 @@
+"""The disk backend's counters (`incr`, `incr_float`, `reserve`): one SQLite table of numbers.
+
+Budgets reserve and settle on every call, so these are, with the rate-limit windows, what the
+disk backend writes most; here each is one small transaction in `SqliteFile` instead of a
+diskcache transaction (~2x cheaper). Unlike windows, counters are ordinary keys: `get`,
+`set`, `delete` and `compare_and_set` see them. `DiskState` keeps the two stores consistent
+by one rule: a key lives in at most one of them, and every write that may move a key from one
+to the other holds this file's write lock first (then diskcache's, never the other order).
+
+A row keeps its number with SQLite's own type (INTEGER or REAL: ``incr`` counts stay ints)
+and its expiry as a UNIX time; an expired row is a missing key, swept now and then.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from ._sqlite_file import SqliteFile
+
+__all__ = ["COUNTERS_SCHEMA", "CounterTable"]
+
+COUNTERS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value NOT NULL, expires REAL)"
+)
+
+#: Sweep expired rows every `SWEEP_EVERY` writes.
+SWEEP_EVERY = 10_000
+
+Number = int | float
+
+
+class CounterTable:
+    def __init__(self, file: SqliteFile) -> None:
+        self.file = file
+        self._writes = 0
+
+    def get(self, key: str) -> tuple[bool, Number | None]:
+        """``(has a row, its live value)``: a row that expired is ``(True, None)``, and then
+        the key is missing everywhere."""
+        row = self.file.read("SELECT value, expires FROM counters WHERE key = ?", (key,))
+        if row is None:
+            return False, None
+        value, expires = row
+        if expires is not None and expires <= time.time():  # type: ignore[operator]
+            return True, None
+        return True, value  # type: ignore[return-value]
+
+    # Within a `SqliteFile.transaction()`:
+
+    @staticmethod
+    def lookup(
+        db: sqlite3.Connection, key: str, now: float
+    ) -> tuple[bool, Number | None, float | None]:
+        """``(has a row, live value, its expiry)``."""
+        row = db.execute("SELECT value, expires FROM counters WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return False, None, None
+        value, expires = row
+        if expires is not None and expires <= now:
+            return True, None, None
+        return True, value, expires
+
+    def store(self, db: sqlite3.Connection, key: str, value: Number, expires: float | None) -> None:
+        db.execute(
+            "INSERT INTO counters (key, value, expires) VALUES (?, ?, ?) ON CONFLICT (key) "
+            "DO UPDATE SET value = excluded.value, expires = excluded.expires",
+            (key, value, expires),
+        )
+        self._writes += 1
+        if self._writes >= SWEEP_EVERY:
+            self._writes = 0
+            db.execute("DELETE FROM counters WHERE expires < ?", (time.time(),))
+
+    @staticmethod
+    def remove(db: sqlite3.Connection, key: str) -> bool:
+        """Delete `key`'s row; whether there was one."""
+        return db.execute("DELETE FROM counters WHERE key = ?", (key,)).rowcount > 0
