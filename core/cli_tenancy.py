@@ -98,6 +98,12 @@ def add_commands(commands: Any) -> None:
     create.add_argument("--team", help="team id")
     create.add_argument("--user", help="user id")
     create.add_argument("--expires", type=_when, help="ISO 8601 date-time")
+    create.add_argument(
+        "--secret-stdin",
+        action="store_true",
+        help="import an existing secret (moving keys from another gateway): read it from "
+        "standard input instead of generating one",
+    )
     _limits(create)
     listing = sub(keys, "list", "list keys (never their secrets)")
     listing.add_argument("--team", help="only this team's")
@@ -259,15 +265,35 @@ async def _exists(session: AsyncSession, kind: str, ident: str | None) -> None:
 async def _keys_create(session: AsyncSession, args: argparse.Namespace, out: _Output) -> None:
     from .db import queries
 
+    imported = _imported_secret() if args.secret_stdin else None
     await _exists(session, "team", args.team)
     await _exists(session, "user", args.user)
     key, secret = await queries.create_key(
-        session, name=args.name, team_id=args.team, user_id=args.user, expires_at=args.expires,
-        **_grants(args),
+        session, secret=imported, name=args.name, team_id=args.team, user_id=args.user,
+        expires_at=args.expires, **_grants(args),
     )  # fmt: skip
     await _audit(session, "key.create", key)
+    if imported is not None:  # the caller has the secret: never echo it
+        out.notes.append(f"imported key {key.id} ({key.prefix}...)")
+        return
     out.notes.append(f"created key {key.id} ({key.prefix}...); its secret, shown this once:")
     out.lines.append(secret)
+
+
+#: An imported secret is matched by its unsalted hash, so it must be hard to guess.
+MIN_IMPORTED_SECRET = 20
+
+
+def _imported_secret() -> str:
+    secret = sys.stdin.readline().strip()
+    if len(secret) < MIN_IMPORTED_SECRET or len(secret) > 256:
+        raise _Refused(
+            f"--secret-stdin: the secret must be {MIN_IMPORTED_SECRET} to 256 characters "
+            f"(got {len(secret)})"
+        )
+    if not secret.isascii() or not secret.isprintable() or " " in secret:
+        raise _Refused("--secret-stdin: the secret must be printable ASCII without spaces")
+    return secret
 
 
 async def _keys_list(session: AsyncSession, args: argparse.Namespace, out: _Output) -> None:

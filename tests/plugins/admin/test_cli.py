@@ -115,3 +115,31 @@ def test_an_unreachable_database_is_reported_without_its_password(tmp_path, caps
     path.write_text('[state]\nkv = "memory:"\ndb = "postgresql://u:hunter2@127.0.0.1:1/none"\n')
     code, _, err = _run(capsys, "keys", "list", "--config", str(path))
     assert code == 1 and "hunter2" not in err and "127.0.0.1:1" in err
+
+
+def test_an_existing_secret_is_imported_from_stdin(config, records_url, capsys, monkeypatch):
+    """Keys moved from another gateway keep working: the secret comes on stdin (never on the
+    command line, where `ps` shows it), is stored hashed, and is never echoed."""
+    import io
+
+    c = ("--config", str(config))
+    secret = "sk-old-gateway-0123456789abcdef"
+    monkeypatch.setattr("sys.stdin", io.StringIO(secret + "\n"))
+    code, out, err = _run(capsys, "keys", "create", "--name", "moved", "--secret-stdin", *c)
+    assert code == 0 and out == "" and "imported key" in err and secret not in err
+
+    async def found():
+        async with Database(records_url) as db, db.session() as session:
+            return await queries.find_key(session, secret)
+
+    key = asyncio.run(found())
+    assert key is not None and key.name == "moved" and key.key_hash != secret
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(secret + "\n"))
+    code, _, err = _run(capsys, "keys", "create", "--secret-stdin", *c)
+    assert code == 1 and "conflicts" in err  # the same secret twice
+
+    for weak in ("short-one", "has spaces in the middle of it", ""):
+        monkeypatch.setattr("sys.stdin", io.StringIO(weak + "\n"))
+        code, _, err = _run(capsys, "keys", "create", "--secret-stdin", *c)
+        assert code == 1 and "--secret-stdin" in err and (not weak or weak not in err)
