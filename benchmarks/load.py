@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import orjson
 
-MASTER_KEY = "sk-bench-master"
+MASTER_KEY = "sk-bench-master-0123456789"  # 20+ characters: importable as a virtual key
 #: ``data:`` events in a complete answer to `stream-16` from an OpenAI deployment: 20 chunks
 #: (the last with the finish reason), the usage chunk, ``[DONE]``. Targets whose answers
 #: differ say so with ``--stream-events``.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -361,6 +362,8 @@ def _start_litegate(
     }
     text = LITEGATE_CONFIG.format(**fields) if chain is None else chain_config(chain, name, fields)
     config.write_text(text)
+    if chain is not None:
+        chain_setup(chain, config)
     argv = [sys.executable, "-m", "litegate.cli", "serve", f"--config={config}"]
     return Server.start(name, port, argv, core, pythonpath=code)
 
@@ -390,6 +393,29 @@ def chain_config(chain: Path, name: str, fields: dict[str, object]) -> str:
     if "[[models]]" not in text:
         parts.append(MODELS_CONFIG.format(**fields))
     return "\n".join(parts)
+
+
+#: A chain file's set-up steps: ``# setup: keys create --name bench --secret-stdin`` runs
+#: ``litegate keys create ... --config=<the target's config>`` before the server starts, with
+#: the load generator's key on stdin (so a chain can authenticate with a virtual key).
+SETUP_LINE = "# setup:"
+
+
+def chain_setup(chain: Path, config: Path) -> None:
+    for line in chain.read_text().splitlines():
+        if not line.startswith(SETUP_LINE):
+            continue
+        argv = [sys.executable, "-m", "litegate.cli", *shlex.split(line[len(SETUP_LINE) :])]
+        done = subprocess.run(
+            [*argv, f"--config={config}"],
+            cwd=ROOT,
+            env=_child_env(),
+            input=(MASTER_KEY + "\n").encode(),
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"{chain}: `{line}` failed: {done.stderr.decode().strip()}")
 
 
 def _export_revision(revision: str) -> Path:

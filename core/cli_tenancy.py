@@ -80,6 +80,11 @@ def _limits(parser: argparse.ArgumentParser, *, models: bool = True) -> None:
         parser.add_argument("--tpm", type=_count, help="tokens per minute")
         parser.add_argument("--max-parallel", type=_count, help="requests in flight at once")
     parser.add_argument("--budget", type=_dollars, help="spending cap in dollars")
+    parser.add_argument(
+        "--budget-period",
+        choices=("daily", "weekly", "monthly"),
+        help="when the budget starts again from 0 (UTC); unset: it never resets",
+    )
 
 
 def add_commands(commands: Any) -> None:
@@ -250,6 +255,7 @@ def _grants(args: argparse.Namespace) -> dict[str, Any]:
         "tpm_limit": getattr(args, "tpm", None),
         "max_parallel": getattr(args, "max_parallel", None),
         "max_budget": args.budget,
+        "budget_period": args.budget_period,
     }
     return {name: value for name, value in values.items() if value is not None}
 

@@ -31,6 +31,7 @@ from typing import Any
 import diskcache
 
 from ._base import (
+    EPSILON,
     State,
     StateError,
     StateUnavailable,
@@ -143,6 +144,11 @@ class DiskState(State):
     ) -> tuple[bool, Any]:
         # A counter keeps the expiry it was created with; `ttl` only sets a missing one.
         now = time.time()
+        expires = None if ttl is None else now + ttl
+        ceiling = None if limit is None else limit + EPSILON * max(1.0, abs(limit))  # over_limit
+        total = self._counters.add_to_live(key, amount, now, expires, ceiling)
+        if total is not None:
+            return True, total
         with self._file.transaction() as db:
             found, value, expires = self._counters.lookup(db, key, now)
             moved = False
@@ -180,6 +186,11 @@ class DiskState(State):
         self, key: str, limit: int, window: float, cost: float, now: float | None, force: bool
     ) -> tuple[bool, float]:
         at = time.time() if now is None else now
+        if force and cost:  # a settle: one statement when the window exists
+            tat = self._windows_table.charge_live(key, at, cost * window / limit)
+            if tat is not None:
+                allowed = tat - at <= window + EPSILON
+                return allowed, tat - at
 
         def step(read: Any, write: Any) -> tuple[bool, float]:
             new_tat, allowed, level = gcra(read(key), at, limit, window, cost, force)

@@ -38,13 +38,36 @@ class CounterTable:
     def get(self, key: str) -> tuple[bool, Number | None]:
         """``(has a row, its live value)``: a row that expired is ``(True, None)``, and then
         the key is missing everywhere."""
-        row = self.file.read("SELECT value, expires FROM counters WHERE key = ?", (key,))
+        row = self.file.one("SELECT value, expires FROM counters WHERE key = ?", (key,))
         if row is None:
             return False, None
         value, expires = row
         if expires is not None and expires <= time.time():  # type: ignore[operator]
             return True, None
         return True, value  # type: ignore[return-value]
+
+    def add_to_live(
+        self, key: str, amount: Number, now: float, expires: float | None, ceiling: float | None
+    ) -> Number | None:
+        """The common case in one statement: add `amount` to a live row (an integer one when
+        `amount` is an int) whose total stays within `ceiling`, giving it `expires` if it
+        has no expiry; the new total. None when any of that does not hold: then the caller
+        decides in a `transaction()` (a missing or expired key, another kind, a refusal)."""
+        row = self.file.one(
+            "UPDATE counters SET value = value + ?2, expires = coalesce(expires, ?3) "
+            "WHERE key = ?1 AND (expires IS NULL OR expires > ?4) "
+            "AND (?5 OR typeof(value) = 'integer') AND (?6 IS NULL OR value + ?2 <= ?6) "
+            "RETURNING value",
+            (key, amount, expires, now, isinstance(amount, float), ceiling),
+        )
+        self._count_write()
+        return None if row is None else row[0]  # type: ignore[return-value]
+
+    def _count_write(self) -> None:
+        self._writes += 1
+        if self._writes >= SWEEP_EVERY:
+            self._writes = 0
+            self.file.one("DELETE FROM counters WHERE expires < ?", (time.time(),))
 
     # Within a `SqliteFile.transaction()`:
 
@@ -67,10 +90,6 @@ class CounterTable:
             "DO UPDATE SET value = excluded.value, expires = excluded.expires",
             (key, value, expires),
         )
-        self._writes += 1
-        if self._writes >= SWEEP_EVERY:
-            self._writes = 0
-            db.execute("DELETE FROM counters WHERE expires < ?", (time.time(),))
 
     @staticmethod
     def remove(db: sqlite3.Connection, key: str) -> bool:

@@ -29,6 +29,16 @@ class WindowTable:
         self.file = file
         self._writes = 0
 
+    def charge_live(self, key: str, now: float, seconds: float) -> float | None:
+        """`gcra` with force, in one statement, on a row that exists: move its TAT by
+        `seconds` (negative gives back), never to before `now`; the new TAT, or None when
+        there is no row (then `run` decides)."""
+        row = self.file.one(
+            "UPDATE windows SET tat = max(max(tat, ?2) + ?3, ?2) WHERE key = ?1 RETURNING tat",
+            (key, now, seconds),
+        )
+        return None if row is None else row[0]  # type: ignore[return-value]
+
     def run(
         self,
         keys: Sequence[str],
@@ -48,15 +58,19 @@ class WindowTable:
                 )
             writes: dict[str, float | None] = {}
             result = step(found.get, writes.__setitem__)
+            stored: list[object] = []
             for key, tat in writes.items():
                 if tat is None:
                     db.execute("DELETE FROM windows WHERE key = ?", (key,))
                 else:
-                    db.execute(
-                        "INSERT INTO windows (key, tat) VALUES (?, ?) "
-                        "ON CONFLICT (key) DO UPDATE SET tat = excluded.tat",
-                        (key, tat),
-                    )
+                    stored += (key, tat)
+            if stored:  # one statement for all of them
+                rows = ",".join(["(?, ?)"] * (len(stored) // 2))
+                db.execute(
+                    f"INSERT INTO windows (key, tat) VALUES {rows} "
+                    "ON CONFLICT (key) DO UPDATE SET tat = excluded.tat",
+                    stored,
+                )
             self._writes += len(writes)
             if self._writes >= SWEEP_EVERY:
                 self._writes = 0

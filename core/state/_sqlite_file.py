@@ -66,8 +66,11 @@ class SqliteFile:
         except sqlite3.OperationalError as exc:
             raise StateUnavailable(f"the state file {self.path} failed: {exc}") from None
 
-    def read(self, sql: str, params: Sequence[object]) -> tuple[object, ...] | None:
-        """One row of a read outside any transaction (WAL: readers never wait)."""
+    def one(self, sql: str, params: Sequence[object]) -> tuple[object, ...] | None:
+        """One statement on its own (its own transaction, for a write), and its first row.
+        A write that needs no read first is half the statements of a `transaction()`, and
+        the statements, not the rows, are what a small table's writes cost. Reads never
+        wait (WAL)."""
         try:
             row: tuple[object, ...] | None = self.db.execute(sql, params).fetchone()
         except sqlite3.OperationalError as exc:

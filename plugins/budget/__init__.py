@@ -307,8 +307,11 @@ class BudgetPlugin:
             task = asyncio.ensure_future(self._read_row(scope, ident))
             cached = (now + float(self.config.cache_ttl), task)
             self._rows[(scope, ident)] = cached
+        task = cached[1]
+        if task.done() and not task.cancelled() and task.exception() is None:
+            return task.result()  # the usual case, without shield's bookkeeping
         try:
-            return await asyncio.shield(cached[1])
+            return await asyncio.shield(task)
         except _DatabaseError:
             self._rows.pop((scope, ident), None)
             raise
@@ -332,6 +335,8 @@ class BudgetPlugin:
         if not self.config.seed_from_ledger:
             return
         task = self._seeded.get(reservation.key)
+        if task is not None and task.done() and not task.cancelled() and not task.exception():
+            return  # seeded already: the usual case
         if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
             task = asyncio.ensure_future(self._seed_from_ledger(reservation))
             self._seeded[reservation.key] = task

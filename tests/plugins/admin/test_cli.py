@@ -42,7 +42,7 @@ def test_teams_users_and_keys(config, records_url, capsys):
     assert user_id in out and "a@x.test" in out
 
     code, out, err = _run(capsys, "keys", "create", "--name", "ci", "--team", team_id,
-                          "--user", user_id, "--budget", "12.5", *c)  # fmt: skip
+                          "--user", user_id, "--budget", "12.5", "--budget-period", "weekly", *c)  # fmt: skip
     assert code == 0
     secret = out.strip()
     assert secret.startswith(queries.SECRET_PREFIX) and "shown this once" in err
@@ -62,6 +62,7 @@ def test_teams_users_and_keys(config, records_url, capsys):
     assert (
         key.team_id == team_id and key.user_id == user_id and str(key.max_budget) == "12.5000000000"
     )
+    assert key.budget_period == "weekly"
     assert [e.action for e in audit] == ["key.create", "user.create", "team.create"]
     assert {e.actor for e in audit} == {"cli"}
     assert secret not in str([(e.before, e.after) for e in audit])
