@@ -11,7 +11,7 @@ import inspect
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -44,7 +44,7 @@ log = logging.getLogger("litegate.app")
 _CLIENT_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-def create_app(gateway: Gateway) -> Starlette:
+def create_app(gateway: Gateway, after_start: Callable[[], None] | None = None) -> Starlette:
     model_routes = [
         Route("/v1/chat/completions", ModelEndpoint(gateway, "chat"), methods=["POST"]),
         Route("/v1/completions", ModelEndpoint(gateway, "completions"), methods=["POST"]),
@@ -72,6 +72,8 @@ def create_app(gateway: Gateway) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await gateway.start()
+        if after_start is not None:
+            after_start()
         try:
             yield
         finally:

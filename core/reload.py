@@ -27,7 +27,7 @@ import time
 import tomllib
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +83,14 @@ def reloader_for(gateway: Gateway) -> ReloadableApp | None:
 
 
 class ReloadableApp:
-    def __init__(self, path: str | os.PathLike[str], gateway: Gateway) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        gateway: Gateway,
+        after_start: Callable[[], None] | None = None,
+    ) -> None:
         self.path = Path(path).resolve()
+        self._after_start = after_start
         self.mode = gateway.config.server.reload
         self.current = Generation(gateway, 1, _read_raw(self.path))
         self.last_error: dict[str, Any] | None = None
@@ -127,6 +133,8 @@ class ReloadableApp:
         except BaseException as exc:
             await send({"type": "lifespan.startup.failed", "message": str(exc)})
             return
+        if self._after_start is not None:
+            self._after_start()
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown
         await self._stop_triggers()

@@ -63,3 +63,36 @@ def test_serve_refuses_before_binding(tmp_path: Path):
     assert done.returncode == 2
     assert "no plugin in [[pipeline]] authenticates callers" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("reload", ["off", "signal"])
+async def test_after_start_runs_once_the_plugins_have_started(tmp_path, reload):
+    """`litegate.asgi` freezes the garbage collector's view again after start-up (so a
+    database engine's or a tokenizer's objects are not scanned by every full collection):
+    the hook runs after `Gateway.start()`, on both kinds of app."""
+    from litegate import Gateway
+    from litegate.app import create_app
+    from litegate.reload import ReloadableApp
+
+    path = tmp_path / "pipeline.toml"
+    path.write_text(f'[server]\nreload = "{reload}"\n[[models]]\nname = "m"\nprovider = "mock"\n')
+    gateway = Gateway.from_config(path)
+    seen = []
+    hook = lambda: seen.append(gateway.ready)  # noqa: E731 - a one-line probe
+    app = (
+        create_app(gateway, after_start=hook)
+        if reload == "off"
+        else ReloadableApp(path, gateway, after_start=hook)
+    )
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent = []
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        sent.append(message["type"])
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    assert seen == [True]
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
