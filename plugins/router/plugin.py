@@ -144,6 +144,8 @@ class RouterPlugin:
         for alias in fallback_aliases(config, call.alias, error):
             if alias in progress.used or alias == call.alias or not deployments.get(alias):
                 continue
+            if call.principal is not None and not call.principal.may_use(alias):
+                continue  # a key kept to some models never gets an answer from another
             if self._time_left(call) <= 0:
                 return None
             progress.used.append(alias)

@@ -487,3 +487,36 @@ async def test_a_client_gone_mid_attempt_releases_the_deployment_without_judging
             await task
         assert plugin.stats.in_flight("m#0") == 0
         assert plugin.stats.circuit("m#0") == "closed" and plugin.stats.latency("m#0") is None
+
+
+async def test_fallbacks_skip_aliases_the_caller_may_not_use():
+    """A key allowed only `m` and `cheap` is never answered by `premium`, whatever the
+    fallbacks say: the router passes over it to the next fallback, or gives up."""
+    models = (
+        deployments("failing", alias="m").replace(
+            'provider = "mock"\n', 'provider = "mock"\nfailure_rate = 1.0\n'
+        )
+        + deployments("p", alias="premium")
+        + deployments("c", alias="cheap")
+    )
+    gw = router('retries = 0\nfallbacks = { m = ["premium", "cheap"] }', models)
+    kept = Principal(id="k", kind="virtual", models=("m", "cheap"))
+    anyone = Principal(id="a", kind="virtual")
+    async with gw:
+        run = await gw.run(
+            gw.new_call("chat", {"model": "m", "messages": MESSAGES}, principal=kept)
+        )
+        await run.finish()
+        assert run.reply.data["model"] == "c"
+        run = await gw.run(
+            gw.new_call("chat", {"model": "m", "messages": MESSAGES}, principal=anyone)
+        )
+        await run.finish()
+        assert run.reply.data["model"] == "p"
+        only_m = Principal(id="o", kind="virtual", models=("m",))
+        with pytest.raises(GatewayError) as failed:
+            run = await gw.run(
+                gw.new_call("chat", {"model": "m", "messages": MESSAGES}, principal=only_m)
+            )
+            await run.finish()
+        assert failed.value.status == 502
