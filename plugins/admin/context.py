@@ -243,8 +243,9 @@ class Admin:
             org_id=org_id,
         )
 
-    async def announce_key_change(self, key_hash: str) -> None:
-        """Tell every worker's auth cache to drop the key (after the change is committed)."""
+    async def announce_key_change(self, key_hash: str = queries.EVERY_KEY) -> None:
+        """Tell every worker's auth cache to drop the key (after the change is committed);
+        by default every key: a team's or user's settings, which their keys carry, changed."""
         try:
             state = await self.gateway.open_state()
             await state.publish(queries.KEY_CHANGES_CHANNEL, key_hash.encode())

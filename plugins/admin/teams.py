@@ -94,6 +94,7 @@ async def _update_team(admin: Admin, request: Request, principal: Principal) -> 
             org_id=team.org_id,
         )  # fmt: skip
         shown = dump(team, TEAM_FIELDS)
+    await admin.announce_key_change()  # their keys carry these settings
     return respond(shown)
 
 
@@ -110,6 +111,7 @@ async def _delete_team(admin: Admin, request: Request, principal: Principal) -> 
             session, principal, "team.delete", team, before=before, after=None,
             org_id=team.org_id,
         )  # fmt: skip
+    await admin.announce_key_change()
     return respond({"id": team_id, "object": "team", "deleted": True})
 
 

@@ -142,6 +142,7 @@ async def _update_user(admin: Admin, request: Request, principal: Principal) -> 
             org_id=user.org_id,
         )  # fmt: skip
         shown = dump(user, USER_FIELDS)
+    await admin.announce_key_change()  # their keys carry these settings
     return respond(shown)
 
 
@@ -156,6 +157,7 @@ async def _delete_user(admin: Admin, request: Request, principal: Principal) -> 
             session, principal, "user.delete", user, before=before, after=None,
             org_id=user.org_id,
         )  # fmt: skip
+    await admin.announce_key_change()
     return respond({"id": user_id, "object": "user", "deleted": True})
 
 

@@ -273,10 +273,14 @@ class VirtualKeys:
 
 
 def _hash_of(message: bytes | None) -> str | None:
-    """The key hash a change message names; None (forget everything) when unreadable."""
+    """The key hash a change message names; None (forget everything) for `EVERY_KEY` or
+    when unreadable."""
+    from litegate.db.queries import EVERY_KEY
+
     if message is None:
         return None
     try:
-        return message.decode("ascii")
+        text = message.decode("ascii")
     except UnicodeDecodeError:
         return None
+    return None if text == EVERY_KEY else text

@@ -6,6 +6,7 @@ All SQL is built from SQLAlchemy expressions with bound parameters.
 
 from .audit import MASK, SECRET_FIELDS, append_audit, list_audit, mask_secrets, snapshot
 from .keys import (
+    EVERY_KEY,
     KEY_CHANGES_CHANNEL,
     KEY_FIELDS,
     SECRET_PREFIX,
@@ -46,6 +47,7 @@ from .tenancy import (
 
 __all__ = [
     "DIMENSIONS",
+    "EVERY_KEY",
     "KEY_CHANGES_CHANNEL",
     "KEY_FIELDS",
     "MASK",

@@ -17,6 +17,7 @@ from .fields import apply_fields
 from .pages import Page, keyset_page
 
 __all__ = [
+    "EVERY_KEY",
     "KEY_CHANGES_CHANNEL",
     "KEY_FIELDS",
     "SECRET_PREFIX",
@@ -37,6 +38,9 @@ SECRET_PREFIX = "sk-lg-"
 #: announced; the message is the key's hash (`hash_secret`, hex ASCII). Every worker's auth
 #: plugin drops that key from its in-memory cache when it hears one.
 KEY_CHANGES_CHANNEL = "keys.changed"
+#: The message that means "every key may have changed": a team's or user's settings (allowed
+#: models, limits), which every cached key of theirs carries, were updated or removed.
+EVERY_KEY = "*"
 _SHOWN = len(SECRET_PREFIX) + 6
 
 #: What `create_key` and `update_key` may set.

@@ -178,3 +178,21 @@ async def test_rotate_gives_a_new_secret_and_a_grace_period(world):
         bad = await admin.post(f"/keys/{new['id']}/rotate", json={"grace_period": "forever"})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "grace_period"
     await state.aclose()
+
+
+async def test_team_and_user_changes_are_announced_for_every_key(world):
+    """Keys carry their team's and user's settings: changing either tells every worker's
+    auth cache to forget its keys (`EVERY_KEY`)."""
+    state = await open_state(world.kv)
+    headers = {"authorization": f"Bearer {MASTER_KEY}"}
+    async with (
+        httpx.AsyncClient(base_url=world.url + "/admin/v1", headers=headers) as admin,
+        state.subscribe(queries.KEY_CHANGES_CHANNEL) as messages,
+    ):
+        changed = await admin.patch(f"/teams/{world.platform}", json={"rpm_limit": 5})
+        assert changed.status_code == 200, changed.text
+        assert await asyncio.wait_for(anext(messages), 10) == queries.EVERY_KEY.encode()
+        changed = await admin.patch(f"/users/{world.alice}", json={"max_budget": 3})
+        assert changed.status_code == 200, changed.text
+        assert await asyncio.wait_for(anext(messages), 10) == queries.EVERY_KEY.encode()
+    await state.aclose()

@@ -13,10 +13,10 @@ import pytest
 
 from litegate import GatewayError, Limits, Principal
 from litegate.db import Role, queries
-from litegate.db.queries import KEY_CHANGES_CHANNEL
+from litegate.db.queries import EVERY_KEY, KEY_CHANGES_CHANNEL
 from litegate.plugins.auth import virtual_keys
 from litegate.plugins.auth.virtual_keys import KeyRecord, VirtualKeys
-from litegate.state import MemoryState, StateUnavailable
+from litegate.state import MemoryState, StateUnavailable, open_state
 
 from .conftest import Spy, chat, gateway_toml, new_key, revoke_and_announce
 
@@ -71,6 +71,35 @@ async def test_a_revoked_key_is_refused_on_the_next_request(
             assert secret not in error.response.text
             break
         assert time.monotonic() - revoked_at < 1.0, "the revoked key still works after 1 s"
+        time.sleep(0.02)
+
+
+async def test_a_changed_team_reaches_its_cached_keys_at_once(
+    serve_gateway, records, records_url, kv
+):
+    """A key carries its team's settings; when the team changes, the admin API announces
+    `EVERY_KEY` and every worker forgets its cached keys, so the next request sees it."""
+    async with records.session() as session:
+        team = await queries.create_team(session, name="t", allowed_models=["gpt-4o*"])
+    _id, secret = await new_key(records, team_id=team.id)
+    server = serve(serve_gateway, records_url, kv)
+    chat(server.base_url, secret, "gpt-4o")  # now cached by the worker
+
+    async with records.session() as session:
+        await queries.update_team(session, team.id, allowed_models=["claude*"])
+    state = await open_state(kv, prefix=PREFIX)
+    try:
+        await state.publish(KEY_CHANGES_CHANNEL, EVERY_KEY.encode())
+    finally:
+        await state.aclose()
+    changed_at = time.monotonic()
+    while True:
+        try:
+            chat(server.base_url, secret, "gpt-4o")
+        except openai.PermissionDeniedError as error:
+            assert error.body["code"] == "model_not_allowed"
+            break
+        assert time.monotonic() - changed_at < 1.0, "the team's old models still work after 1 s"
         time.sleep(0.02)
 
 
