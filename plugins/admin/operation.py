@@ -8,10 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import attrs
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from litegate import Principal
+from litegate import GatewayError, Principal
+from litegate.route_auth import Handler
 
 if TYPE_CHECKING:
     from .context import Admin
@@ -49,3 +51,35 @@ class Operation:
     @property
     def operation_id(self) -> str:
         return self.name or self.handler.__name__.strip("_")
+
+    def bind(self, admin: Admin) -> Handler:
+        """The handler for `litegate.route_auth.guarded` (and the UI, which calls it
+        in-process); database refusals become 409 / 400, never 500."""
+        op = self
+
+        async def handler(request: Request, principal: Principal) -> Response:
+            try:
+                return await op.handler(admin, request, principal)
+            except IntegrityError:
+                raise GatewayError(
+                    409,
+                    "That conflicts with existing data (a name or email already taken, or a "
+                    "row another refers to).",
+                    code="conflict",
+                ) from None
+            except ValueError as exc:
+                if str(exc) != "invalid cursor":
+                    raise
+                raise GatewayError(
+                    400,
+                    "'cursor': not a cursor this list gave.",
+                    code="invalid_value",
+                    param="cursor",
+                ) from None
+            except DataError:
+                raise GatewayError(
+                    400, "A value does not fit its column.", code="invalid_value"
+                ) from None
+
+        handler.__name__ = op.operation_id
+        return handler

@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
-from sqlalchemy.exc import DataError, IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from litegate import Gateway, GatewayError, Principal, hookimpl
+from litegate import Gateway, hookimpl
 from litegate.config_types import Duration
-from litegate.route_auth import Handler, guarded
+from litegate.route_auth import guarded
 
 from . import audit, keys, orgs, teams, users
 from .context import Admin, respond
@@ -74,7 +73,7 @@ class AdminPlugin:
         served: list[BaseRoute] = [
             Route(
                 op.full_path,
-                guarded(gateway, _bound(admin, op), roles=ACTIONS[op.action]),
+                guarded(gateway, op.bind(admin), roles=ACTIONS[op.action]),
                 methods=[op.method],
                 name=f"admin:{op.operation_id}",
             )
@@ -87,31 +86,3 @@ class AdminPlugin:
 
         served.append(Route(OPENAPI_PATH, openapi, methods=["GET"], name="admin:openapi"))
         return served
-
-
-def _bound(admin: Admin, op: Operation) -> Handler:
-    """`op`'s handler for `guarded`; database refusals become 409 / 400, never 500."""
-
-    async def handler(request: Request, principal: Principal) -> Response:
-        try:
-            return await op.handler(admin, request, principal)
-        except IntegrityError:
-            raise GatewayError(
-                409,
-                "That conflicts with existing data (a name or email already taken, or a row "
-                "another refers to).",
-                code="conflict",
-            ) from None
-        except ValueError as exc:
-            if str(exc) != "invalid cursor":
-                raise
-            raise GatewayError(
-                400, "'cursor': not a cursor this list gave.", code="invalid_value", param="cursor"
-            ) from None
-        except DataError:
-            raise GatewayError(
-                400, "A value does not fit its column.", code="invalid_value"
-            ) from None
-
-    handler.__name__ = op.operation_id
-    return handler

@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from litegate import Gateway, GatewayError, Principal
 from litegate.plugins.admin.context import Admin
-from litegate.plugins.admin.plugin import OPERATIONS, _bound
+from litegate.plugins.admin.plugin import OPERATIONS
 from litegate.plugins.admin.rbac import ACTIONS
 
 __all__ = ["AdminCalls", "allowed"]
@@ -60,5 +60,5 @@ class AdminCalls:
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": raw, "more_body": False}
 
-        response = await _bound(self.admin, op)(Request(scope, receive), principal)
+        response = await op.bind(self.admin)(Request(scope, receive), principal)
         return orjson.loads(bytes(response.body))
