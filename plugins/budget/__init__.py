@@ -26,6 +26,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -37,6 +38,7 @@ from litegate import Call, Gateway, GatewayError, Principal, StashKey, Usage, ho
 from litegate.config_types import Duration, Secret
 from litegate.pricing import ModelPrice, call_cost, cost_of, default_table, load_table
 from litegate.state import State, StateError
+from litegate.state.give_backs import GiveBacks
 
 from ._alerts import Alerts
 from ._periods import PERIODS, Period, current_period
@@ -113,6 +115,11 @@ class BudgetPlugin:
         output_tokens_estimate: int = attrs.field(default=256, validator=attrs.validators.ge(0))
         #: Set a period's counter from the spend ledger the first time it is used.
         seed_from_ledger: bool = True
+        #: How long money given back after a call (its estimate was above its real cost) may
+        #: wait to be written, gathered per budget, before it is: the budget is stricter for
+        #: that long, never looser, and a call it would refuse first writes it. 0 writes each
+        #: at once (one more store write per call).
+        give_back_delay: Duration = Duration(0.1)
         #: When the state backend or database can't be reached: refuse calls with 503
         #: (false, the default: money is not spent unchecked) or let them through (true,
         #: logged). See docs/security.md, "Dependency outages".
@@ -127,6 +134,8 @@ class BudgetPlugin:
             for b in config.budgets
         }
         self._runtime = _Runtime()
+        delay = float(config.give_back_delay)
+        self.give_backs = GiveBacks(delay) if delay > 0 else None
         # (scope, id) -> (expires, lookup); seeded counter keys -> their seeding.
         self._rows: dict[tuple[str, str], tuple[float, asyncio.Task[Budget | None]]] = {}
         self._seeded: dict[str, asyncio.Task[None]] = {}
@@ -150,6 +159,8 @@ class BudgetPlugin:
 
     @hookimpl
     async def shutdown(self) -> None:
+        if self.give_backs is not None:
+            await self.give_backs.aclose()
         await self.alerts.aclose()
 
     # -- before the call: reserve -------------------------------------------------------
@@ -204,6 +215,12 @@ class BudgetPlugin:
             ok, total = await state.reserve(
                 key, float(estimate), float(budget.limit), reservation.ttl
             )
+            if not ok and self.give_backs is not None and self.give_backs.pending(key):
+                # Money given back but not written yet may be what this call lacks.
+                await self.give_backs.flush((key,))
+                ok, total = await state.reserve(
+                    key, float(estimate), float(budget.limit), reservation.ttl
+                )
             if not ok:
                 for taken in done:  # give back what the other budgets reserved
                     await state.incr_float(taken.key, -float(estimate), taken.ttl)
@@ -237,6 +254,9 @@ class BudgetPlugin:
         delta = float(actual - estimate)
         state = self._state()
         for reservation in reservations:
+            if delta < 0 and self.give_backs is not None:
+                self.give_backs.add(reservation.key, delta, self._giver(reservation, actual))
+                continue
             try:
                 total = None
                 if delta:
@@ -248,6 +268,19 @@ class BudgetPlugin:
             except StateError as exc:
                 # The counter keeps the estimate; the ledger still has the real cost.
                 log.warning("budget of %s not settled: %s", reservation.budget.describe(), exc)
+
+    def _giver(
+        self, reservation: Reservation, actual: Decimal
+    ) -> Callable[[float], Awaitable[None]]:
+        """How `GiveBacks` writes a budget's gathered give-back, and then checks its alerts
+        on the total, as a settle does."""
+
+        async def give_back(amount: float) -> None:
+            total = await self._state().incr_float(reservation.key, amount, reservation.ttl)
+            if actual:
+                await self._alert(reservation, total)
+
+        return give_back
 
     async def _alert(self, reservation: Reservation, total: float) -> None:
         budget = reservation.budget

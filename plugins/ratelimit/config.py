@@ -82,3 +82,8 @@ class RateLimitConfig:
     #: Tokens expected for the answer when a request sets no ``max_tokens``
     #: (``max_completion_tokens``); the estimate is settled with the real usage afterwards.
     completion_tokens: int = attrs.field(default=256, validator=attrs.validators.ge(0))
+    #: How long tokens given back after a call (its estimate was above its real usage) may
+    #: wait to be written, gathered per window, before they are: the window is stricter for
+    #: that long, never looser, and a call it would refuse first writes them. 0 writes
+    #: each at once (one more store write per call).
+    give_back_delay: Duration = Duration(0.1)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
 from litegate import Call, Limits
 from litegate.state import State, Window
+from litegate.state.give_backs import GiveBacks
 
 from .config import RateLimitConfig, RateLimits
 
@@ -22,6 +23,7 @@ __all__ = [
     "rules_for",
     "settle",
     "take",
+    "token_keys",
 ]
 
 #: Requests and tokens are counted per minute.
@@ -165,13 +167,32 @@ async def release(state: State, taken: Taken) -> None:
         await state.slot_release(key, token)
 
 
-async def settle(state: State, taken: Taken, actual: int) -> None:
-    """Release the slots and charge the tokens windows `actual - estimate` more."""
+async def settle(
+    state: State, taken: Taken, actual: int, give_backs: GiveBacks | None = None
+) -> None:
+    """Release the slots and charge the tokens windows `actual - estimate` more; tokens
+    given back go through `give_backs` when there is one (written a little later)."""
     await release(state, taken)
     delta = actual - taken.estimate
-    if delta:
-        for key, limit in taken.token_windows:
+    if not delta:
+        return
+    for key, limit in taken.token_windows:
+        if delta < 0 and give_backs is not None:
+            give_backs.add(key, delta, _adjuster(state, key, limit))
+        else:
             await state.window_adjust(key, limit, WINDOW, delta)
+
+
+def _adjuster(state: State, key: str, limit: int) -> Callable[[float], Awaitable[object]]:
+    async def adjust(total: float) -> object:
+        return await state.window_adjust(key, limit, WINDOW, int(total))
+
+    return adjust
+
+
+def token_keys(rules: Sequence[Rule]) -> list[str]:
+    """The tokens windows `rules` take (those that gather give-backs)."""
+    return [rule.key("tpm") for rule in rules if rule.limits.tpm is not None]
 
 
 def reset_text(seconds: float) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 
 from litegate import Call, Gateway, GatewayError, StashKey, hookimpl
 from litegate.state import State
+from litegate.state.give_backs import GiveBacks
 
 from . import limits
 from .config import RateLimitConfig
-from .limits import Refusal, Rule, Taken, reset_text, rules_for
+from .limits import Refusal, Rule, Taken, reset_text, rules_for, token_keys
 from .store import Store
 from .tokens import TokenEstimator, load_offline_encoders
 
@@ -42,6 +44,10 @@ class RateLimitPlugin:
         self.estimator = TokenEstimator(
             chars_per_token=config.chars_per_token, completion_tokens=config.completion_tokens
         )
+        delay = float(config.give_back_delay)
+        self.give_backs = (
+            GiveBacks(delay, timeout=float(config.store_timeout)) if delay > 0 else None
+        )
 
     @hookimpl
     async def startup(self, gateway: Gateway) -> None:
@@ -56,6 +62,8 @@ class RateLimitPlugin:
 
     @hookimpl
     async def shutdown(self) -> None:
+        if self.give_backs is not None:
+            await self.give_backs.aclose()
         await self.store.aclose()
 
     @hookimpl
@@ -75,6 +83,10 @@ class RateLimitPlugin:
             return await limits.take(state, rules, estimate, lease)
 
         result, state = await self.store.run(take)
+        if isinstance(result, Refusal) and self._owed(rules):
+            # Tokens given back but not written yet may be what this call lacks.
+            await self.store.settle(state, self._write_owed(rules))
+            result, state = await self.store.run(take)
         if isinstance(result, Refusal):
             raise _refused(result)
         call.stash[_TAKEN] = (result, state)
@@ -102,10 +114,24 @@ class RateLimitPlugin:
         if not taken.slots and (actual == taken.estimate or not taken.token_windows):
             return  # nothing to give back or settle
 
+        # Give-backs wait only for the shared store (the local fallback is in memory).
+        give_backs = self.give_backs if state is not self.store.local else None
+
         async def settle(on: State) -> None:
-            await limits.settle(on, taken, actual)
+            await limits.settle(on, taken, actual, give_backs)
 
         await self.store.settle(state, settle)
+
+    def _owed(self, rules: list[Rule]) -> bool:
+        give_backs = self.give_backs
+        return give_backs is not None and any(map(give_backs.pending, token_keys(rules)))
+
+    def _write_owed(self, rules: list[Rule]) -> Callable[[State], Awaitable[None]]:
+        async def write(_on: State) -> None:
+            assert self.give_backs is not None
+            await self.give_backs.flush(token_keys(rules))
+
+        return write
 
 
 def _headers(taken: Taken) -> dict[str, str]:

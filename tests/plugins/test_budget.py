@@ -359,3 +359,22 @@ def test_a_virtual_keys_budget_from_its_row(serve_gateway, fake_openai, tmp_path
     refused = httpx.post(url, json=ASK, headers=headers, timeout=30)
     assert refused.status_code == 429
     assert f"key '{key_id}'" in refused.json()["error"]["message"]
+
+
+def test_money_given_back_later_never_refuses_a_call(serve_gateway, fake_openai, tmp_path):
+    """Each call reserves $10 (max_tokens 10) and costs $5: the $5 it gives back waits (here
+    up to 10 s), but a call the budget would refuse first writes it, so exactly the calls
+    that fit succeed, as if every give-back were written at once."""
+    budget = """give_back_delay = "10s"
+budgets = [{ scope = "user", id = "alice", max_budget = 16, period = "daily" }]"""
+    server = serve_gateway(
+        _toml(fake_openai.base_url, kv="memory:", db=f"sqlite:///{tmp_path}/r.db", budget=budget),
+        plugins=PLUGINS,
+    )
+    url = server.url + "/v1/chat/completions"
+    headers = {"authorization": "Bearer k-alice"}
+    ask = {**ASK, "max_tokens": 10}
+    statuses = [httpx.post(url, json=ask, headers=headers, timeout=30) for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    # $10 spent (two calls at $5) and the third's $10 estimate did not fit in the $6 left.
+    assert "($10.00 of $16.00 spent" in statuses[2].json()["error"]["message"]

@@ -3,6 +3,7 @@ giving back, settling with real usage, headers and the refusals' wording."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -272,3 +273,32 @@ def test_the_commented_example_in_pipeline_example_toml_loads():
         lines.append(line[2:])
     gateway = Gateway.from_toml("\n".join(lines) + "\n" + MODELS, {})
     assert isinstance(gateway.plugins[0], RateLimitPlugin)
+
+
+async def test_tokens_given_back_are_written_a_little_later(limiter):
+    """A call whose usage was below its estimate gives tokens back: gathered for
+    `give_back_delay`, then written; a call that needs them gets them at once."""
+    plugin = await limiter('key_limits = { tpm = 1000 }\ngive_back_delay = "50ms"')
+    state = await plugin.store._shared()
+    key = "ratelimit:key:a:tpm"
+
+    async def remaining() -> int:
+        return (await state.window_acquire(key, 1000, 60, cost=0)).remaining
+
+    first = chat(principal("a"), max_tokens=400)
+    assert await admitted(plugin, first)
+    taken = await remaining()
+    first.usage = Usage(prompt_tokens=8, completion_tokens=2, total_tokens=10)
+    await run_hook(plugin, "on_success", call=first)
+    assert await remaining() == taken  # not written yet: the window is stricter meanwhile
+    await asyncio.sleep(0.2)
+    assert await remaining() > taken + 350  # ~400 tokens came back
+
+    immediate = await limiter('key_limits = { tpm = 1000 }\ngive_back_delay = "0s"')
+    state = await immediate.store._shared()
+    first = chat(principal("a"), max_tokens=400)
+    assert await admitted(immediate, first)
+    taken = await remaining()
+    first.usage = Usage(prompt_tokens=8, completion_tokens=2, total_tokens=10)
+    await run_hook(immediate, "on_success", call=first)
+    assert await remaining() > taken + 350
