@@ -248,6 +248,7 @@ class UIPlugin:
             get("/ui/keys/{key_id}", views.edit_key),
             post("/ui/keys/{key_id}", views.update_key),
             post("/ui/keys/{key_id}/revoke", views.revoke_key),
+            post("/ui/keys/{key_id}/rotate", views.rotate_key),
             get("/ui/teams", views.teams),
             post("/ui/teams", views.create_team),
             get("/ui/users", views.users),
@@ -509,7 +510,7 @@ class Views:
         except GatewayError as error:
             return await self.keys(page, error.message, error.status)
         secret = created.pop("key")
-        return self.render("key_created.html", page, 201, key=created, secret=secret)
+        return self.render("key_created.html", page, 201, key=created, secret=secret, rotated=False)
 
     async def edit_key(self, page: Page, error: str = "", status: int = 200) -> Response:
         key_id = str(page.request.path_params["key_id"])
@@ -521,6 +522,7 @@ class Views:
             key=key,
             error=error,
             can_edit=allowed(page.principal, "update_key"),
+            can_rotate=allowed(page.principal, "rotate_key"),
         )
 
     async def update_key(self, page: Page) -> Response:
@@ -533,6 +535,20 @@ class Views:
                 raise
             return await self.edit_key(page, error.message, error.status)
         return RedirectResponse("/ui/keys", 303, headers=SECURITY_HEADERS)
+
+    async def rotate_key(self, page: Page) -> Response:
+        """A new secret for the key; the old one keeps working for the grace period chosen
+        (so clients can move over), then stops."""
+        key_id = str(page.request.path_params["key_id"])
+        body = {"grace_period": page.field("grace_period")} if page.field("grace_period") else {}
+        try:
+            rotated = await self.admin("rotate_key", page.principal, body, path={"key_id": key_id})
+        except GatewayError as error:
+            if error.status == 404:
+                raise
+            return await self.edit_key(page, error.message, error.status)
+        secret = rotated.pop("key")
+        return self.render("key_created.html", page, 201, key=rotated, secret=secret, rotated=True)
 
     async def revoke_key(self, page: Page) -> Response:
         key_id = str(page.request.path_params["key_id"])

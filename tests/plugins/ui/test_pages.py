@@ -167,6 +167,41 @@ def test_keys_create_use_edit_and_revoke(served: Served) -> None:
     assert {"key.create", "key.update", "key.revoke"} <= set(actions)
 
 
+def test_a_key_is_rotated_with_a_grace_period(served: Served) -> None:
+    """Rotate from the key's page: a new secret shown once, the old one still works for the
+    grace period chosen ("no longer": at once refused)."""
+    client = served.sign_in()
+    page = client.get("/ui/keys")
+    created = client.post("/ui/keys", data={"csrf": csrf_of(page.text), "name": "rotating"})
+    old = re.search(r'id="secret">([^<]+)<', created.text).group(1)  # type: ignore[union-attr]
+    listing = client.get("/ui/keys").text
+    key_id = re.search(r'href="/ui/keys/([0-9a-f-]+)">rotating', listing).group(1)  # type: ignore[union-attr]
+    edit = client.get(f"/ui/keys/{key_id}")
+    assert 'id="rotate-key"' in edit.text
+
+    rotated = client.post(
+        f"/ui/keys/{key_id}/rotate", data={"csrf": csrf_of(edit.text), "grace_period": "1h"}
+    )
+    assert rotated.status_code == 201 and "rotated" in rotated.text
+    new = re.search(r'id="secret">([^<]+)<', rotated.text).group(1)  # type: ignore[union-attr]
+    assert new != old and new.startswith("sk-")
+    assert served.chat(key=new).status_code == 200
+    assert served.chat(key=old).status_code == 200  # within its grace period
+
+    listing = client.get("/ui/keys").text
+    new_id = re.findall(r'href="/ui/keys/([0-9a-f-]+)">rotating', listing)[-1]
+    edit = client.get(f"/ui/keys/{new_id}")
+    rotated = client.post(
+        f"/ui/keys/{new_id}/rotate", data={"csrf": csrf_of(edit.text), "grace_period": "0s"}
+    )
+    assert rotated.status_code == 201
+    assert served.chat(key=new).status_code == 401  # no grace: refused at once
+    bad = client.post(
+        f"/ui/keys/{new_id}/rotate", data={"csrf": csrf_of(edit.text), "grace_period": "x"}
+    )
+    assert bad.status_code in (400, 409)
+
+
 def test_teams_and_users(served: Served) -> None:
     client = served.sign_in()
     page = client.get("/ui/teams")
