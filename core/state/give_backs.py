@@ -53,6 +53,11 @@ class GiveBacks:
     def pending(self, key: str) -> bool:
         return key in self._pending
 
+    def amount(self, key: str) -> float:
+        """What is gathered for `key` and not written yet (0 or negative)."""
+        entry = self._pending.get(key)
+        return entry[0] if entry is not None else 0.0
+
     def add(self, key: str, amount: float, apply: Apply) -> None:
         """Gather `amount` (< 0) for `key`; `apply(total)` writes the total later. A key's
         latest `apply` is the one used (its limit or expiry may have changed)."""

@@ -74,8 +74,9 @@ class Taken:
     token_windows: list[tuple[str, int]] = attrs.field(factory=list)
     #: (state key, token) of each parallel slot held.
     slots: list[tuple[str, str]] = attrs.field(factory=list)
-    #: The tightest window taken of each kind ("requests", "tokens"), with its limit.
-    tightest: dict[str, tuple[int, Window]] = attrs.field(factory=dict)
+    #: The tightest window taken of each kind ("requests", "tokens"), with its limit and
+    #: state key.
+    tightest: dict[str, tuple[int, Window, str]] = attrs.field(factory=dict)
 
 
 def _merge(own: Limits | None, default: RateLimits) -> RateLimits:
@@ -156,7 +157,7 @@ async def take(state: State, rules: Sequence[Rule], estimate: int, lease: float)
             taken.token_windows.append((key, limit))
         tightest = taken.tightest.get(kind)
         if tightest is None or (window.remaining, limit) < (tightest[1].remaining, tightest[0]):
-            taken.tightest[kind] = (limit, window)
+            taken.tightest[kind] = (limit, window, key)
     return taken
 
 

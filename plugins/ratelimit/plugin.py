@@ -90,7 +90,8 @@ class RateLimitPlugin:
         if isinstance(result, Refusal):
             raise _refused(result)
         call.stash[_TAKEN] = (result, state)
-        call.response_headers.update(_headers(result))
+        owed = self.give_backs if state is not self.store.local else None
+        call.response_headers.update(_headers(result, owed))
 
     @hookimpl
     async def on_success(self, call: Call) -> None:
@@ -134,11 +135,15 @@ class RateLimitPlugin:
         return write
 
 
-def _headers(taken: Taken) -> dict[str, str]:
+def _headers(taken: Taken, give_backs: GiveBacks | None) -> dict[str, str]:
     headers = {}
-    for kind, (limit, window) in taken.tightest.items():
+    for kind, (limit, window, key) in taken.tightest.items():
+        remaining = window.remaining
+        if give_backs is not None and kind == "tokens":
+            # Tokens this worker gave back but has not written yet are the client's too.
+            remaining = min(limit, remaining - int(give_backs.amount(key)))
         headers[f"x-ratelimit-limit-{kind}"] = str(limit)
-        headers[f"x-ratelimit-remaining-{kind}"] = str(window.remaining)
+        headers[f"x-ratelimit-remaining-{kind}"] = str(remaining)
         headers[f"x-ratelimit-reset-{kind}"] = reset_text(window.reset_after)
     return headers
 

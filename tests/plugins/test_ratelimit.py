@@ -291,6 +291,10 @@ async def test_tokens_given_back_are_written_a_little_later(limiter):
     first.usage = Usage(prompt_tokens=8, completion_tokens=2, total_tokens=10)
     await run_hook(plugin, "on_success", call=first)
     assert await remaining() == taken  # not written yet: the window is stricter meanwhile
+    second = chat(principal("a"), max_tokens=5)
+    assert await admitted(plugin, second)
+    # ...but the headers count what this worker owes the window: ~400 back, ~15 taken.
+    assert int(second.response_headers["x-ratelimit-remaining-tokens"]) > taken + 350
     await asyncio.sleep(0.2)
     assert await remaining() > taken + 350  # ~400 tokens came back
 
