@@ -68,8 +68,10 @@ class GiveBacks:
         else:
             entry[0] += amount
             entry[1] = apply
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._write_when_due())
+        loop = asyncio.get_running_loop()
+        task = self._task
+        if task is None or task.done() or task.get_loop() is not loop:  # (a new event loop)
+            self._task = loop.create_task(self._write_when_due())
 
     async def flush(self, keys: Iterable[str] | None = None) -> None:
         """Write what is gathered for `keys` (every key when None) now."""
