@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,13 +67,23 @@ def shoot(driver: object, name: str) -> None:
 
 def click_and_load(driver: object, element: object) -> None:
     """Click a submit button and wait until the next page replaced this one."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element(By.TAG_NAME, "html")  # type: ignore[attr-defined]
     element.click()  # type: ignore[attr-defined]
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+    def replaced(_driver: object) -> bool:
+        # Chromedriver reports a node of the old document as "stale" or, while the new one
+        # loads, as "does not belong to the document": either means the page was replaced.
+        try:
+            return bool(expected_conditions.staleness_of(page)(_driver))
+        except WebDriverException:
+            return True
+
+    WebDriverWait(driver, 30).until(replaced)
 
 
 def test_browser_walkthrough(served: Served, browser: object) -> None:
@@ -146,7 +157,21 @@ def test_browser_walkthrough(served: Served, browser: object) -> None:
     )
     assert answer.choices[0].message.content
 
-    # Revoke it: the next call is refused.
+    # Rotate it from its page: a new secret, and the old one works for the grace period.
+    go(served.url + "/ui/keys")
+    go(find(By.XPATH, "//tr/td/a[text()='ci-bot']").get_attribute("href"))
+    Select(find(By.ID, "grace_period")).select_by_visible_text("1 hour")
+    shoot(driver, "key-edit")
+    click_and_load(driver, find(By.ID, "rotate"))
+    assert "rotated" in find(By.TAG_NAME, "h1").text
+    rotated = find(By.ID, "secret").text.strip()
+    assert rotated.startswith("sk-") and rotated != secret
+    renewed = openai.OpenAI(base_url=served.url + "/v1", api_key=rotated, max_retries=0)
+    for sdk in (user, renewed):
+        assert sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    renewed.close()
+
+    # Revoke the old one: the next call with it is refused.
     go(served.url + "/ui/keys")
     assert secret not in driver.page_source  # type: ignore[attr-defined]
     row = find(By.XPATH, "//tr[td/a[text()='ci-bot']]")
@@ -160,9 +185,14 @@ def test_browser_walkthrough(served: Served, browser: object) -> None:
     user.close()
 
     # The request log lists the calls, the new key's among them; filters narrow it.
-    served.wait_logged(11, session)
-    go(served.url + "/ui/requests")
-    table = find(By.ID, "requests").text
+    served.wait_logged(13, session)
+    deadline = time.monotonic() + 30
+    while True:  # the request log is written in batches, off the calls' path
+        go(served.url + "/ui/requests")
+        table = find(By.ID, "requests").text
+        if ("404" in table and "401" in table) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert "404" in table and "nope" in table and "401" in table
     shoot(driver, "requests")
     find(By.NAME, "model").send_keys("other")
