@@ -94,21 +94,22 @@ class _Region:
         self.possible_lengths: tuple[int, ...] = tuple(general.possible_length)
         self.local_lengths = frozenset(general.possible_length_local_only)
         self.general_desc = _Desc(general)
-        # `_number_type_helper`'s order; mobile only when its pattern differs from fixed
-        # line's (when it does not, fixed line has already answered).
-        descs = [
-            metadata.premium_rate,
+        # `_number_type_helper` answers "some type" when one of these matches, whatever
+        # their order: the common types first. Mobile only when its pattern differs from
+        # fixed line's (when it does not, the library never tries it).
+        descs = [metadata.fixed_line]
+        if not metadata.same_mobile_and_fixed_line_pattern:
+            descs.append(metadata.mobile)
+        descs += [
             metadata.toll_free,
+            metadata.premium_rate,
             metadata.shared_cost,
             metadata.voip,
             metadata.personal_number,
             metadata.pager,
             metadata.uan,
             metadata.voicemail,
-            metadata.fixed_line,
         ]
-        if not metadata.same_mobile_and_fixed_line_pattern:
-            descs.append(metadata.mobile)
         self.types = tuple(_Desc(desc) for desc in descs if desc is not None)
         leading = metadata.leading_digits
         self.leading_digits = re.compile(leading) if leading is not None else None
@@ -187,7 +188,7 @@ class PhoneCheck:
         self._home = home
 
     def __call__(self, value: str) -> bool:
-        digits = sum(c.isdigit() for c in value)
+        digits = sum(map(str.isdigit, value))
         if digits < 7 or digits > 15:
             return False
         if self._home is not None:
@@ -201,7 +202,7 @@ class PhoneCheck:
 
     def full(self, value: str) -> bool:
         """The library's own verdict (what `__call__` must always agree with)."""
-        digits = sum(c.isdigit() for c in value)
+        digits = sum(map(str.isdigit, value))
         if digits < 7 or digits > 15:
             return False
         return self._full(value)
@@ -210,7 +211,7 @@ class PhoneCheck:
         """The fast path's verdict, or None where it leaves the decision to the library."""
         if self._home is None:
             return None
-        digits = sum(c.isdigit() for c in value)
+        digits = sum(map(str.isdigit, value))
         if digits < 7 or digits > 15:
             return False
         try:
