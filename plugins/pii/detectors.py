@@ -92,6 +92,10 @@ class Recognizer:
     #: The pattern only ever matches digits and ``+-.() `` (and starts with one of
     #: ``+(`` or a digit): it is run only inside the text's digit clusters.
     digits: bool = False
+    #: With `digits`: a value has at least this many digits (fewer fail the check), and
+    #: holds `cluster_needs`: a cluster without them is passed over.
+    min_digits: int = 0
+    cluster_needs: str | None = None
     #: A pattern every match starts with, whose own match ends at or before a digit of
     #: the match: `find` then looks for matches only where it matches before the text's
     #: last digit (`last_digit`), instead of searching on to the end of the text.
@@ -377,11 +381,25 @@ def builtin_recognizers(
                 )
             )
         elif entity == "CREDIT_CARD":
-            made.append(Recognizer(entity, _CARD, luhn_valid, boundary="_-.", digits=True))
+            made.append(
+                Recognizer(entity, _CARD, luhn_valid, boundary="_-.", digits=True, min_digits=13)
+            )
         elif entity == "US_SSN":
-            made.append(Recognizer(entity, _SSN, ssn_valid, boundary="_-.", digits=True))
+            made.append(
+                Recognizer(entity, _SSN, ssn_valid, boundary="_-.", digits=True, min_digits=9)
+            )
         elif entity == "IP_ADDRESS":
-            made.append(Recognizer(entity, _IPV4, _ip_valid, boundary="_.", digits=True))
+            made.append(
+                Recognizer(
+                    entity,
+                    _IPV4,
+                    _ip_valid,
+                    boundary="_.",
+                    digits=True,
+                    min_digits=4,
+                    cluster_needs=".",
+                )
+            )
             made.append(
                 Recognizer(
                     entity,
@@ -395,7 +413,14 @@ def builtin_recognizers(
             )
         elif entity == "PHONE":
             made.append(
-                Recognizer(entity, _PHONE, _phone_check(phone_region), boundary="_+-.", digits=True)
+                Recognizer(
+                    entity,
+                    _PHONE,
+                    _phone_check(phone_region),
+                    boundary="_+-.",
+                    digits=True,
+                    min_digits=7,  # the check's own minimum
+                )
             )
     return made
 
@@ -434,6 +459,7 @@ def custom_recognizer(name: str, pattern: str, ignore_case: bool = False) -> Rec
 
 #: Where digit-led values can be: a run of digits and separators, at least 7 long.
 _DIGIT_CLUSTER = re.compile(r"[+(\d][\d \-.()+]{5,}\d")
+_SEPARATORS = str.maketrans("", "", " -.()+")
 
 
 class Scanner:
@@ -441,12 +467,17 @@ class Scanner:
     recognizer wins, then the earlier match). Digit-led recognizers (cards, SSNs, IPv4,
     phones) share one pass that finds the text's digit clusters; prose has few."""
 
-    __slots__ = ("bounded", "digit_led", "recognizers", "rest")
+    __slots__ = ("bounded", "digit_led", "digit_led_rules", "recognizers", "rest")
 
     def __init__(self, recognizers: Sequence[Finder]) -> None:
         self.recognizers = tuple(recognizers)
         self.rest = tuple(r for r in recognizers if not r.digits)
         self.digit_led = tuple(r for r in recognizers if r.digits)
+        #: Each digit-led finder with the digits and the substring a cluster must have.
+        self.digit_led_rules = tuple(
+            (r, r.min_digits, r.cluster_needs) if isinstance(r, Recognizer) else (r, 0, None)
+            for r in self.digit_led
+        )
         #: Recognizers with a `head`: searched only up to the text's last digit.
         self.bounded = {
             id(r): r for r in recognizers if isinstance(r, Recognizer) and r.head is not None
@@ -485,7 +516,11 @@ class Scanner:
             for cluster in clusters:
                 # One character more: the patterns' look-aheads see what follows.
                 start, end = cluster.start(), min(cluster.end() + 1, len(text))
-                for recognizer in self.digit_led:
+                run = cluster.group()
+                digits = len(run.translate(_SEPARATORS))
+                for recognizer, min_digits, needs in self.digit_led_rules:
+                    if digits < min_digits or (needs is not None and needs not in run):
+                        continue
                     for finding in recognizer.find(text, start, end):
                         _add(found, finding)
         if len(found) > 1:
