@@ -516,7 +516,7 @@ class Scanner:
             for cluster in clusters:
                 # One character more: the patterns' look-aheads see what follows.
                 start, end = cluster.start(), min(cluster.end() + 1, len(text))
-                run = cluster.group()
+                run = text[start:end]  # with that character: it may be a digit of another script
                 digits = len(run.translate(_SEPARATORS))
                 for recognizer, min_digits, needs in self.digit_led_rules:
                     if digits < min_digits or (needs is not None and needs not in run):

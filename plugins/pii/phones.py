@@ -20,7 +20,7 @@ import contextlib
 import re
 from typing import Any
 
-__all__ = ["PhoneCheck"]
+__all__ = ["TESTED_MAJOR_VERSIONS", "PhoneCheck"]
 
 # What `parse` does with the characters the fast path allows: drop all but the digits.
 _SEPARATORS = str.maketrans("", "", " -.()")
@@ -32,6 +32,11 @@ _MIN_NSN, _MAX_NSN = 2, 17
 _POSSIBLE, _LOCAL_ONLY, _TOO_SHORT, _INVALID_LENGTH, _TOO_LONG = range(5)
 # After stripping a national prefix, these mean "keep the prefix" (see `parse`).
 _KEEP_PREFIX = frozenset((_TOO_SHORT, _LOCAL_ONLY, _INVALID_LENGTH))
+
+#: The phonenumbers releases whose steps the fast path follows (checked by the tests'
+#: corpus); with any other, every candidate goes to the library. Metadata updates within
+#: a release series are data the fast path reads, not steps.
+TESTED_MAJOR_VERSIONS = ("9",)
 
 #: `region_code_for_country_code` for a non-geographic calling code (+800, +882, ...).
 _NON_GEO = "001"
@@ -182,10 +187,13 @@ class PhoneCheck:
         self._compiled: dict[tuple[int, str], _Region | None] = {}
         self._choosers: dict[int, tuple[_Step, ...]] = {}
         home = None
-        if region in phonenumbers.SUPPORTED_REGIONS:
+        tested = phonenumbers.__version__.split(".")[0] in TESTED_MAJOR_VERSIONS
+        if tested and region in phonenumbers.SUPPORTED_REGIONS:
             with contextlib.suppress(_Undecided):
                 home = self._region(self.home_code, region)
         self._home = home
+        #: Whether the fast path is on (off: every candidate goes to the library).
+        self.fast_path = home is not None
 
     def __call__(self, value: str) -> bool:
         digits = sum(map(str.isdigit, value))

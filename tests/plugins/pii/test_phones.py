@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
+from litegate.plugins.pii import phones
 from litegate.plugins.pii.detectors import Scanner, builtin_recognizers
-from litegate.plugins.pii.phones import PhoneCheck
+from litegate.plugins.pii.phones import TESTED_MAJOR_VERSIONS, PhoneCheck
 
 #: The default region, regions with a national prefix (GB, DE, IN), national-prefix
 #: transform rules (AR, BR, MX), a region sharing +1 that is not its main one (CA), one
@@ -105,8 +106,18 @@ def _corpus() -> list[str]:
 CORPUS = _corpus()
 
 
+def test_the_fast_path_is_on_for_the_installed_phonenumbers():
+    # Off (every candidate to the library) for a release series not listed as tested:
+    # run this file against it, then add it to TESTED_MAJOR_VERSIONS.
+    major = phonenumbers.__version__.split(".")[0]
+    assert major in TESTED_MAJOR_VERSIONS, f"phonenumbers {phonenumbers.__version__}"
+    assert PhoneCheck("US").fast_path
+
+
 @pytest.mark.parametrize("region", REGIONS)
-def test_fast_path_agrees_with_phonenumbers_on_a_generated_corpus(region):
+def test_fast_path_agrees_with_phonenumbers_on_a_generated_corpus(region, monkeypatch):
+    # Whatever the installed release, compare the steps (that is how a new one is vetted).
+    monkeypatch.setattr(phones, "TESTED_MAJOR_VERSIONS", (phonenumbers.__version__.split(".")[0],))
     check = PhoneCheck(region)
     # The default region sees the whole corpus; the others a sample (the library is slow).
     values = CORPUS if region == "US" else random.Random(region).sample(CORPUS, 4000)
@@ -165,6 +176,7 @@ def test_what_the_fast_path_does_not_cover_goes_to_the_library(value):
 
 def test_unknown_region_uses_the_library_for_everything():
     check = PhoneCheck("XX")
+    assert not check.fast_path
     assert check.fast("+44 20 7946 0958") is None
     assert check("+44 20 7946 0958") is True
     assert check("(212) 736-5000") is False  # no region to read it in
