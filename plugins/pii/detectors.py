@@ -467,7 +467,7 @@ class Scanner:
     recognizer wins, then the earlier match). Digit-led recognizers (cards, SSNs, IPv4,
     phones) share one pass that finds the text's digit clusters; prose has few."""
 
-    __slots__ = ("bounded", "digit_led", "digit_led_rules", "recognizers", "rest")
+    __slots__ = ("digit_led", "digit_led_rules", "recognizers", "rest", "rest_rules")
 
     def __init__(self, recognizers: Sequence[Finder]) -> None:
         self.recognizers = tuple(recognizers)
@@ -478,10 +478,12 @@ class Scanner:
             (r, r.min_digits, r.cluster_needs) if isinstance(r, Recognizer) else (r, 0, None)
             for r in self.digit_led
         )
-        #: Recognizers with a `head`: searched only up to the text's last digit.
-        self.bounded = {
-            id(r): r for r in recognizers if isinstance(r, Recognizer) and r.head is not None
-        }
+        #: Each other finder with its gate, its needs, and itself again when it has a `head`
+        #: (searched only up to the text's last digit), read once here, not once per text.
+        self.rest_rules = tuple(
+            (r, r.gate, r.needs, r if isinstance(r, Recognizer) and r.head is not None else None)
+            for r in self.rest
+        )
 
     def scan(self, text: str) -> list[Finding]:
         found: list[Finding] = []
@@ -493,14 +495,12 @@ class Scanner:
         last = max(map(text.rfind, "0123456789")) if firsts else -1
         # `Recognizer.head` needs `\d` to mean the ASCII digits found above.
         bound = last if text.isascii() else -1
-        for recognizer in self.rest:
-            gate, needs = recognizer.gate, recognizer.needs
+        for recognizer, gate, needs, bounded in self.rest_rules:
             if gate is not None and gate not in text:
                 continue
             if needs is ANY_DIGIT:
                 if first < 0:
                     continue
-                bounded = self.bounded.get(id(recognizer))
                 if bounded is not None:
                     findings = bounded.find(text, max(0, first - 2), last_digit=bound)
                 else:
