@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -42,9 +43,19 @@ class Scenario:
     #: Spread the connections' first measured requests over this many seconds, so that
     #: slow calls arrive steadily instead of in lock-step waves of `connections`.
     stagger: float = 0.0
+    #: Send a different body each request: `variants(count)` builds that many (all before
+    #: the first request, so the load generator's cost per request stays that of `body`),
+    #: sent in turn. For plugins that remember what they have seen (a verdict cache).
+    variants: Callable[[int], list[dict[str, Any]]] | None = None
 
-    def payload(self, host: str, port: int) -> bytes:
-        body = orjson.dumps(self.body)
+    def payloads(self, host: str, port: int, count: int) -> list[bytes]:
+        """The request bytes to send in turn: `count` different ones with `variants`."""
+        if self.variants is None:
+            return [self.payload(host, port)]
+        return [self.payload(host, port, body) for body in self.variants(count)]
+
+    def payload(self, host: str, port: int, body_dict: dict[str, Any] | None = None) -> bytes:
+        body = orjson.dumps(self.body if body_dict is None else body_dict)
         head = (
             f"POST {self.path} HTTP/1.1\r\nhost: {host}:{port}\r\n"
             f"authorization: Bearer {MASTER_KEY}\r\ncontent-type: application/json\r\n"
@@ -122,6 +133,31 @@ _LONG_PROMPT = " ".join(
     * 12
 )
 _LONG_MESSAGES = [{"role": "user", "content": _LONG_PROMPT}]
+_LONG_PHONE = "+1 415 555 0100"
+#: Real US area codes: with any exchange 200-999 and any line, a valid number to phonenumbers.
+_AREA_CODES = (201, 202, 206, 212, 213, 305, 312, 404, 415, 503)
+_AREA_CODES += (512, 602, 617, 646, 702, 713, 718, 720, 801, 919)
+#: Bodies a scenario with `variants` cycles through: for `chat-2k-fresh`, far more than
+#: the PII plugin's verdict cache holds (4096), so cycling never hits it.
+VARIANTS = 20_000
+
+
+def _fresh_phone_bodies(count: int) -> list[dict[str, Any]]:
+    """`chat-2k`'s body, each with its own valid phone number. Each process takes a block
+    of numbers by the clock's second, so a later run (a repeat, against a server that
+    remembers the earlier one's numbers) sends numbers nobody sent before."""
+    blocks = len(_AREA_CODES) * 800 * 10_000 // count
+    first = int(time.time()) % blocks * count
+    bodies = []
+    for index in range(first, first + count):
+        line, rest = index % 10_000, index // 10_000
+        exchange, area = 200 + rest % 800, _AREA_CODES[rest // 800]
+        prompt = _LONG_PROMPT.replace(_LONG_PHONE, f"+1 {area} {exchange} {line:04d}")
+        bodies.append(
+            {"model": "bench", "messages": [{"role": "user", "content": prompt}], "max_tokens": 32}
+        )
+    return bodies
+
 
 #: Scenarios run only when named (``--scenario chat-2k``), for the plugin chains' criteria.
 EXTRA_SCENARIOS = (
@@ -132,6 +168,15 @@ EXTRA_SCENARIOS = (
         {"model": "bench", "messages": _LONG_MESSAGES, "max_tokens": 32},
         connections=64,
         requests=(20000, 4000),
+    ),
+    Scenario(
+        "chat-2k-fresh",
+        "chat-2k with a never-seen phone number in every request",
+        "/v1/chat/completions",
+        {"model": "bench", "messages": _LONG_MESSAGES, "max_tokens": 32},
+        connections=64,
+        requests=(20000, 4000),
+        variants=_fresh_phone_bodies,
     ),
 )
 ALL_SCENARIOS = SCENARIOS + EXTRA_SCENARIOS
@@ -183,7 +228,9 @@ class Load:
         self.port = port
         self.scenario = scenario
         self.events = stream_events if scenario.stream else 0
-        self.payload = scenario.payload(host, port)
+        self.payloads = scenario.payloads(host, port, VARIANTS)
+        #: Requests sent over every run, warm-up included: the next payload to send.
+        self.sent = 0
         self.latencies: list[float] = []
         self.errors = 0
         self.first_error: str | None = None
@@ -220,11 +267,14 @@ class Load:
         if self.scenario.stagger:
             await asyncio.sleep(self.scenario.stagger * index / len(self.connections))
         events = self.events
-        payload = self.payload
+        payloads = self.payloads
+        variants = len(payloads)
         latencies = self.latencies
         perf_counter = time.perf_counter
         while self.issued < self.limit and perf_counter() < self.deadline:
             self.issued += 1
+            payload = payloads[self.sent % variants]
+            self.sent += 1
             connection = self.connections[index]
             try:
                 reused = connection is not None

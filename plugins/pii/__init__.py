@@ -1,7 +1,8 @@
 """`pii`: personal data and secrets in requests -- masked, redacted or refused.
 
-See docs/pii.md. Modules: `detectors` (one recognizer per entity type), `masking` (the
-per-call placeholder vault), `stream_unmask` (placeholders split across stream chunks),
+See docs/pii.md. Modules: `detectors` (one recognizer per entity type), `phones` (the
+phone-number check: phonenumbers' verdict, cheaply), `masking` (the per-call placeholder
+vault), `stream_unmask` (placeholders split across stream chunks),
 `policy` (configuration), `plugin` (the hooks).
 """
 

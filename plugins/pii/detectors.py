@@ -92,17 +92,32 @@ class Recognizer:
     #: The pattern only ever matches digits and ``+-.() `` (and starts with one of
     #: ``+(`` or a digit): it is run only inside the text's digit clusters.
     digits: bool = False
+    #: With `digits`: a value has at least this many digits (fewer fail the check), and
+    #: holds `cluster_needs`: a cluster without them is passed over.
+    min_digits: int = 0
+    cluster_needs: str | None = None
+    #: A pattern every match starts with, whose own match ends at or before a digit of
+    #: the match: `find` then looks for matches only where it matches before the text's
+    #: last digit (`last_digit`), instead of searching on to the end of the text.
+    head: re.Pattern[str] | None = None
 
-    def find(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[Finding]:
-        """The values in ``text[pos:endpos]`` (the rest of `text` is context)."""
+    def find(
+        self, text: str, pos: int = 0, endpos: int | None = None, *, last_digit: int = -1
+    ) -> Iterator[Finding]:
+        """The values in ``text[pos:endpos]`` (the rest of `text` is context). With `head`,
+        `last_digit` (when not -1) is where the last digit of an ASCII `text` is."""
         needs = self.needs
         if needs is not None and needs is not ANY_DIGIT and needs not in text:
             return
         check, group, boundary, back = self.check, self.group, self.boundary, self.back_chars
         search = self.pattern.search
         end_at = len(text) if endpos is None else endpos
+        head = self.head if last_digit >= 0 else None
         while True:
-            match = search(text, pos, end_at)
+            if head is None:
+                match = search(text, pos, end_at)
+            else:
+                match = _match_after_head(self.pattern, head, text, pos, end_at, last_digit)
             if match is None:
                 return
             start, end = match.start(group), match.end(group)
@@ -129,6 +144,24 @@ class Recognizer:
                 pos = match.start() + 1
             else:
                 pos = match.end()
+
+
+def _match_after_head(
+    pattern: re.Pattern[str], head: re.Pattern[str], text: str, pos: int, end: int, last: int
+) -> re.Match[str] | None:
+    """``pattern.search(text, pos, end)``, trying `pattern` only where `head` matches in
+    ``text[:last + 1]``: every match of `pattern` starts there, and a regex searching a
+    2 KB text to its end costs ~10 us even when nothing is left to find."""
+    match_at = pattern.match
+    probe = head.search
+    while True:
+        found = probe(text, pos, last + 1)
+        if found is None:
+            return None
+        match = match_at(text, found.start(), end)
+        if match is not None:
+            return match
+        pos = found.start() + 1
 
 
 # -- checks -----------------------------------------------------------------------------------
@@ -210,37 +243,18 @@ def _entropy_check(min_entropy: float) -> Check:
 
 def _phone_check(region: str) -> Check:
     try:
-        import phonenumbers
+        import phonenumbers  # noqa: F401 - only to fail early with a clear message
     except ImportError:  # pragma: no cover - checked at config time
         raise ValueError(
             "the PHONE entity needs the phonenumbers package: pip install 'litegate[pii]' "
             "(or leave PHONE out of entities)"
         ) from None
+    from .phones import PhoneCheck
 
-    home_code = phonenumbers.country_code_for_region(region)
-
-    # Validating a number costs ~140 us (phonenumbers' metadata walk), most of the plugin's
-    # time on a prompt that has one. Chat clients resend the whole conversation every turn,
-    # so the same candidates come back again and again: remember the verdicts (bounded).
-    @functools.lru_cache(maxsize=4096)
-    def check(value: str) -> bool:
-        digits = sum(c.isdigit() for c in value)
-        if digits < 7 or digits > 15:
-            return False
-        try:
-            number = phonenumbers.parse(value, region)
-        except phonenumbers.NumberParseException:
-            return False
-        # Most numbers are of the default region: checking its metadata alone is much
-        # cheaper than is_valid_number, which tries every region sharing the country code
-        # (some 25 for +1).
-        if number.country_code == home_code and phonenumbers.is_valid_number_for_region(
-            number, region
-        ):
-            return True
-        return bool(phonenumbers.is_valid_number(number))
-
-    return check
+    # Chat clients resend the whole conversation every turn, so the same candidates come
+    # back again and again: remember the verdicts (bounded). A new number costs a few
+    # microseconds (`PhoneCheck`'s fast path) instead of phonenumbers' tens.
+    return functools.lru_cache(maxsize=4096)(PhoneCheck(region))
 
 
 # -- the built-in recognizers -------------------------------------------------------------------
@@ -258,6 +272,7 @@ _EMAIL = re.compile(
 _PHONE = re.compile(r"[+(\d][\d \-.()]{5,18}\d(?![\w@])")
 _CARD = re.compile(r"\d(?:[ \-]?\d){12,18}(?![\w\-])")
 _IBAN = re.compile(r"[A-Z][A-Z]\d\d(?: ?[A-Z0-9]){11,30}(?!\w)")
+_IBAN_HEAD = re.compile(r"[A-Z][A-Z]\d\d")  # ends with the check digits
 _SSN = re.compile(r"\d\d\d([\- ])\d\d\1\d{4}(?![\w\-])")
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w.]*\d)")
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -295,6 +310,7 @@ SECRET_PREFIXES = (
 # A random key has digits: the pattern starts at a token's first digit (prose has few) and
 # takes the rest of the token; the part before the digit is taken by walking back.
 _SECRET_ENTROPY = re.compile(r"\d[A-Za-z0-9+/_\-]*={0,2}")
+_DIGIT = re.compile(r"\d")
 _TOKEN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/_-")
 
 #: The built-in entity types, in the order they claim overlapping text.
@@ -329,7 +345,11 @@ def builtin_recognizers(
         if entity == "SECRET":
             made += [
                 Recognizer(
-                    "SECRET", re.compile(pattern + r"(?![\w\-])"), needs=literal, boundary="_-"
+                    "SECRET",
+                    re.compile(pattern + r"(?![\w\-])"),
+                    needs=literal,
+                    gate=_gate(literal),
+                    boundary="_-",
                 )
                 for literal, pattern in SECRET_PREFIXES
             ]
@@ -340,6 +360,7 @@ def builtin_recognizers(
                         _SECRET_ENTROPY,
                         _entropy_check(min_entropy),
                         needs=ANY_DIGIT,
+                        head=_DIGIT,
                         back_chars=_TOKEN,
                         back_max=512,
                         rescan=False,
@@ -354,30 +375,67 @@ def builtin_recognizers(
                 )
             )
         elif entity == "IBAN":
-            made.append(Recognizer(entity, _IBAN, iban_valid, boundary="_", needs=ANY_DIGIT))
-        elif entity == "CREDIT_CARD":
-            made.append(Recognizer(entity, _CARD, luhn_valid, boundary="_-.", digits=True))
-        elif entity == "US_SSN":
-            made.append(Recognizer(entity, _SSN, ssn_valid, boundary="_-.", digits=True))
-        elif entity == "IP_ADDRESS":
-            made.append(Recognizer(entity, _IPV4, _ip_valid, boundary="_.", digits=True))
             made.append(
-                Recognizer(entity, _IPV6, _ip_valid, boundary="_:.", back_chars=_HEX, back_max=4)
+                Recognizer(
+                    entity, _IBAN, iban_valid, boundary="_", needs=ANY_DIGIT, head=_IBAN_HEAD
+                )
+            )
+        elif entity == "CREDIT_CARD":
+            made.append(
+                Recognizer(entity, _CARD, luhn_valid, boundary="_-.", digits=True, min_digits=13)
+            )
+        elif entity == "US_SSN":
+            made.append(
+                Recognizer(entity, _SSN, ssn_valid, boundary="_-.", digits=True, min_digits=9)
+            )
+        elif entity == "IP_ADDRESS":
+            made.append(
+                Recognizer(
+                    entity,
+                    _IPV4,
+                    _ip_valid,
+                    boundary="_.",
+                    digits=True,
+                    min_digits=4,
+                    cluster_needs=".",
+                )
+            )
+            made.append(
+                Recognizer(
+                    entity,
+                    _IPV6,
+                    _ip_valid,
+                    gate=":",
+                    boundary="_:.",
+                    back_chars=_HEX,
+                    back_max=4,
+                )
             )
         elif entity == "PHONE":
             made.append(
-                Recognizer(entity, _PHONE, _phone_check(phone_region), boundary="_+-.", digits=True)
+                Recognizer(
+                    entity,
+                    _PHONE,
+                    _phone_check(phone_region),
+                    boundary="_+-.",
+                    digits=True,
+                    min_digits=7,  # the check's own minimum
+                )
             )
     return made
 
 
+#: Characters from rarest to most common in prose (roughly): a key's gate is the first of
+#: these it is sure to hold.
+_RARITY = "_QZXJKzqxjVYWUGOBFHPLNMRDCETSAI-kvbpgwyfmculdrhsnioate"
+
+
 def _gate(literal: str) -> str | None:
-    """The rarest character a prefixed key is sure to hold: "_" or "-" when it has one."""
+    """The rarest character a prefixed key is sure to hold (its literal's, or "_" and "-"
+    that its pattern adds), so that most texts are passed over by one memchr."""
     if literal == "gh":
         return "_"  # ghp_, gho_, ...
-    if literal == "xox":
-        return "-"  # xoxb-, ...
-    return next((c for c in "_-" if c in literal), None)
+    return next((c for c in _RARITY if c in literal), None)
 
 
 _NAME = re.compile(r"[A-Z][A-Z_]*[A-Z]|[A-Z]")
@@ -401,6 +459,7 @@ def custom_recognizer(name: str, pattern: str, ignore_case: bool = False) -> Rec
 
 #: Where digit-led values can be: a run of digits and separators, at least 7 long.
 _DIGIT_CLUSTER = re.compile(r"[+(\d][\d \-.()+]{5,}\d")
+_SEPARATORS = str.maketrans("", "", " -.()+")
 
 
 class Scanner:
@@ -408,12 +467,23 @@ class Scanner:
     recognizer wins, then the earlier match). Digit-led recognizers (cards, SSNs, IPv4,
     phones) share one pass that finds the text's digit clusters; prose has few."""
 
-    __slots__ = ("digit_led", "recognizers", "rest")
+    __slots__ = ("digit_led", "digit_led_rules", "recognizers", "rest", "rest_rules")
 
     def __init__(self, recognizers: Sequence[Finder]) -> None:
         self.recognizers = tuple(recognizers)
         self.rest = tuple(r for r in recognizers if not r.digits)
         self.digit_led = tuple(r for r in recognizers if r.digits)
+        #: Each digit-led finder with the digits and the substring a cluster must have.
+        self.digit_led_rules = tuple(
+            (r, r.min_digits, r.cluster_needs) if isinstance(r, Recognizer) else (r, 0, None)
+            for r in self.digit_led
+        )
+        #: Each other finder with its gate, its needs, and itself again when it has a `head`
+        #: (searched only up to the text's last digit), read once here, not once per text.
+        self.rest_rules = tuple(
+            (r, r.gate, r.needs, r if isinstance(r, Recognizer) and r.head is not None else None)
+            for r in self.rest
+        )
 
     def scan(self, text: str) -> list[Finding]:
         found: list[Finding] = []
@@ -422,14 +492,19 @@ class Scanner:
         # last, and not at all in a text without digits -- a regex pass costs far more.
         firsts = [i for i in map(text.find, "0123456789") if i >= 0]
         first = min(firsts) if firsts else -1
-        for recognizer in self.rest:
-            gate, needs = recognizer.gate, recognizer.needs
+        last = max(map(text.rfind, "0123456789")) if firsts else -1
+        # `Recognizer.head` needs `\d` to mean the ASCII digits found above.
+        bound = last if text.isascii() else -1
+        for recognizer, gate, needs, bounded in self.rest_rules:
             if gate is not None and gate not in text:
                 continue
             if needs is ANY_DIGIT:
                 if first < 0:
                     continue
-                findings = recognizer.find(text, max(0, first - 2))
+                if bounded is not None:
+                    findings = bounded.find(text, max(0, first - 2), last_digit=bound)
+                else:
+                    findings = recognizer.find(text, max(0, first - 2))
             elif needs is not None and needs not in text:
                 continue  # most texts: no generator made, no regex entered
             else:
@@ -437,12 +512,15 @@ class Scanner:
             for finding in findings:
                 _add(found, finding)
         if self.digit_led and first >= 0:
-            last = max(map(text.rfind, "0123456789"))
             clusters = _DIGIT_CLUSTER.finditer(text, max(0, first - 4), last + 1)
             for cluster in clusters:
                 # One character more: the patterns' look-aheads see what follows.
                 start, end = cluster.start(), min(cluster.end() + 1, len(text))
-                for recognizer in self.digit_led:
+                run = text[start:end]  # with that character: it may be a digit of another script
+                digits = len(run.translate(_SEPARATORS))
+                for recognizer, min_digits, needs in self.digit_led_rules:
+                    if digits < min_digits or (needs is not None and needs not in run):
+                        continue
                     for finding in recognizer.find(text, start, end):
                         _add(found, finding)
         if len(found) > 1:

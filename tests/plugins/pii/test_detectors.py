@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 
+import attrs
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from litegate.plugins.pii.detectors import (
     BUILTIN_ENTITIES,
@@ -168,3 +171,53 @@ def test_phone_without_phonenumbers_is_a_clear_config_error(monkeypatch):
     with pytest.raises(ConfigError, match=r"litegate\[pii\]"):
         Gateway.from_toml(toml, {})
     Gateway.from_toml(toml.replace('"pii"', '"pii"\nentities = ["EMAIL"]'), {})
+
+
+# The shortcuts (`Recognizer.head`, `gate`, `min_digits`, `cluster_needs`) only skip work:
+# a scanner without them finds exactly the same values.
+_PLAIN = Scanner(
+    [
+        attrs.evolve(r, head=None, gate=None, min_digits=0, cluster_needs=None)
+        for r in builtin_recognizers(BUILTIN_ENTITIES)
+    ]
+)
+_PIECES = [
+    "DE89 3704 0044 0532 0130 00",
+    "GB82WEST12345698765432",
+    "XDE89370400440532013000",
+    "ghp_" + "a1B2" * 9,
+    "xoxb-123456789012-abcdef",
+    "sk-proj-" + "Ab1" * 8,
+    "Zx9" * 12 + "Qw",
+    "aK3mP9xR2vL7nQ4wT8yB1cF6hJ0dG5sE",
+    "2001:db8::1",
+    "fe80::1%eth0",
+    "+1 415 555 0100",
+    "10.0.0.1",
+    "4111 1111 1111 1111",
+    "4111-1111-1111-111",
+    "123-45-6789",
+    "123 45 678",
+    "1.2.3",
+    "(212) 736-5000",
+    "736-500",
+    "jane@example.com",
+    "AB12",
+    "٣٤",  # digits that are not ASCII
+]
+_FILLER = st.text(alphabet=st.sampled_from(list("aZ 9_-:.@/=+\n")), max_size=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_PIECES), _FILLER), max_size=12).map("".join))
+@example("123 45 678٣٤")  # the SSN's last digit is past the last ASCII one
+def test_head_and_gate_shortcuts_find_the_same_values(text):
+    assert SCANNER.scan(text) == _PLAIN.scan(text)
+
+
+def test_a_value_after_the_last_digit_is_still_found():
+    # The IBAN's check digits are the text's last digits; the key's tail has no digit.
+    text = "x 1 " + "y" * 300 + " DE89 3704 0044 0532 0130 00 and then words"
+    assert found(text) == [("IBAN", "DE89 3704 0044 0532 0130 00")]
+    key = "Zx9" + "QwErTyUiOpAsDfGhJkLzXcVbNmQwErTy"
+    assert found(f"a 1 b {key} end") == [("SECRET", key)]
