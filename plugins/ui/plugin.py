@@ -40,6 +40,8 @@ ALL_ROLES = frozenset({"admin", "org_admin", "team_admin", "member", "viewer"})
 SPEND_ROLES = frozenset({"admin", "org_admin", "team_admin", "viewer"})
 #: Roles that may read the running config (as ``GET /admin/v1/config``) and reload it.
 CONFIG_ROLES = frozenset({"admin", "viewer"})
+#: Who sees the organizations page: those whose scope can hold more than one team.
+ORG_ROLES = frozenset({"admin", "org_admin", "viewer"})
 RELOAD_ROLES = frozenset({"admin"})
 #: The most bytes a form may have.
 MAX_FORM = 64 * 1024
@@ -60,6 +62,7 @@ NAV = (
     ("/ui/overview", "Overview", ALL_ROLES),
     ("/ui/spend", "Spend", SPEND_ROLES),
     ("/ui/keys", "Keys", ALL_ROLES),
+    ("/ui/orgs", "Organizations", ORG_ROLES),
     ("/ui/teams", "Teams", ALL_ROLES),
     ("/ui/users", "Users", ALL_ROLES),
     ("/ui/models", "Models", ALL_ROLES),
@@ -249,6 +252,8 @@ class UIPlugin:
             post("/ui/keys/{key_id}", views.update_key),
             post("/ui/keys/{key_id}/revoke", views.revoke_key),
             post("/ui/keys/{key_id}/rotate", views.rotate_key),
+            get("/ui/orgs", views.orgs, ORG_ROLES),
+            post("/ui/orgs", views.create_org, ORG_ROLES),
             get("/ui/teams", views.teams),
             post("/ui/teams", views.create_team),
             get("/ui/users", views.users),
@@ -557,7 +562,36 @@ class Views:
 
     # -- teams and users ---------------------------------------------------------------
 
+    async def orgs(self, page: Page, error: str = "", status: int = 200) -> Response:
+        return self.render(
+            "orgs.html",
+            page,
+            status,
+            orgs=await self._orgs(page),
+            error=error,
+            can_create=allowed(page.principal, "create_org"),
+        )
+
+    async def create_org(self, page: Page) -> Response:
+        body: dict[str, Any] = {"name": page.field("name")}
+        if page.field("max_budget"):
+            body["max_budget"] = page.field("max_budget")
+        if page.field("budget_period"):
+            body["budget_period"] = page.field("budget_period")
+        try:
+            await self.admin("create_org", page.principal, body)
+        except GatewayError as error:
+            return await self.orgs(page, error.message, error.status)
+        return RedirectResponse("/ui/orgs", 303, headers=SECURITY_HEADERS)
+
+    async def _orgs(self, page: Page) -> list[dict[str, Any]]:
+        listing = await self.admin(
+            "list_orgs", page.principal, query={"limit": str(self.plugin.config.page_size)}
+        )
+        return list(listing["data"])
+
     async def teams(self, page: Page, error: str = "", status: int = 200) -> Response:
+        orgs = await self._orgs(page)
         listing = await self.admin(
             "list_teams", page.principal, query={"limit": str(self.plugin.config.page_size)}
         )
@@ -566,6 +600,8 @@ class Views:
             page,
             status,
             teams=listing["data"],
+            orgs=orgs,
+            org_names={org["id"]: org["name"] for org in orgs},
             error=error,
             can_create=allowed(page.principal, "create_team"),
         )

@@ -123,13 +123,23 @@ def test_browser_walkthrough(served: Served, browser: object) -> None:
     assert driver.find_elements(By.CSS_SELECTOR, "svg.chart rect.cost")  # type: ignore[attr-defined]
     shoot(driver, "overview")
 
-    # A team, then a key in it; the secret is shown once and works with the OpenAI SDK.
+    # An organization, a team in it, then a key in the team; the secret is shown once and
+    # works with the OpenAI SDK.
+    go(served.url + "/ui/orgs")
+    form = find(By.ID, "create-org")
+    form.find_element(By.NAME, "name").send_keys("acme")
+    form.find_element(By.NAME, "max_budget").send_keys("500")
+    click_and_load(driver, form.find_element(By.TAG_NAME, "button"))
+    assert "acme" in find(By.ID, "orgs").text
+    shoot(driver, "orgs")
+
     go(served.url + "/ui/teams")
     form = find(By.ID, "create-team")
     form.find_element(By.NAME, "name").send_keys("platform")
+    Select(form.find_element(By.NAME, "org_id")).select_by_visible_text("acme")
     form.find_element(By.NAME, "rpm_limit").send_keys("600")
     click_and_load(driver, form.find_element(By.TAG_NAME, "button"))
-    assert "platform" in find(By.ID, "teams").text
+    assert "acme" in find(By.XPATH, "//tr[td[text()='platform']]").text
     shoot(driver, "teams")
 
     go(served.url + "/ui/users")

@@ -17,7 +17,7 @@ from .conftest import (
     sign_in,
 )
 
-PAGES = ["overview", "spend", "keys", "teams", "users", "models", "requests", "config"]
+PAGES = ["overview", "spend", "keys", "orgs", "teams", "users", "models", "requests", "config"]
 
 
 def test_every_page_needs_a_session(served: Served) -> None:
@@ -233,6 +233,33 @@ def test_teams_and_users(served: Served) -> None:
     assert "ann@example.test" in listing and "viewer" in listing
 
 
+def test_organizations_and_their_teams(served: Served) -> None:
+    """An admin creates an organization (with a monthly budget), then a team in it; the
+    teams page names the team's organization."""
+    client = served.sign_in()
+    page = client.get("/ui/orgs")
+    created = client.post(
+        "/ui/orgs",
+        data={"csrf": csrf_of(page.text), "name": "acme <b>", "max_budget": "250",
+              "budget_period": "monthly"},
+    )  # fmt: skip
+    assert created.status_code == 303
+    orgs = client.get("/ui/orgs").text
+    assert "acme &lt;b&gt;" in orgs and "$250.00" in orgs and "monthly" in orgs
+    assert client.post("/ui/orgs", data={"csrf": csrf_of(orgs), "name": ""}).status_code == 400
+
+    teams = client.get("/ui/teams").text
+    org_id = re.search(r'<option value="([0-9a-f-]+)">acme &lt;b&gt;<', teams)
+    assert org_id
+    made = client.post(
+        "/ui/teams",
+        data={"csrf": csrf_of(teams), "name": "acme-ml", "org_id": org_id.group(1)},
+    )
+    assert made.status_code == 303
+    row = re.search(r"<tr><td>acme-ml</td>.*?</tr>", client.get("/ui/teams").text, re.S)
+    assert row and "acme &lt;b&gt;" in row.group(0)
+
+
 def test_a_viewer_reads_but_can_not_change(served: Served) -> None:
     client = served.sign_in(VIEWER_KEY)
     for page in PAGES:
@@ -243,6 +270,8 @@ def test_a_viewer_reads_but_can_not_change(served: Served) -> None:
     response = client.post("/ui/keys", data={"csrf": token, "name": "sneaky"})
     assert response.status_code == 403
     assert client.post("/ui/teams", data={"csrf": token, "name": "t"}).status_code == 403
+    assert client.post("/ui/orgs", data={"csrf": token, "name": "o"}).status_code == 403
+    assert 'id="create-org"' not in client.get("/ui/orgs").text
     assert client.post("/ui/config/reload", data={"csrf": token}).status_code == 403
 
 
@@ -252,9 +281,11 @@ def test_a_member_sees_only_what_its_role_allows(served: Served) -> None:
     assert client.get("/ui/config").status_code == 403
     assert client.get("/ui/spend").status_code == 403
     assert client.get("/ui/requests").status_code == 403
+    assert client.get("/ui/orgs").status_code == 403
     nav = client.get("/ui/models").text
     assert 'href="/ui/config"' not in nav and 'href="/ui/keys"' in nav
     assert 'href="/ui/overview"' not in nav and 'href="/ui/requests"' not in nav
+    assert 'href="/ui/orgs"' not in nav
 
 
 def test_a_team_admin_sees_only_its_teams_calls(served: Served) -> None:
