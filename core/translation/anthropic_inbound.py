@@ -49,7 +49,10 @@ def to_openai_request(body: Any) -> dict[str, Any]:
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         request["user"] = metadata["user_id"]
-    tools = [_openai_tool(t) for t in body.get("tools") or () if _is_custom_tool(t)]
+    given_tools = body.get("tools") or []
+    if not isinstance(given_tools, list):
+        raise invalid("tools", "must be an array of tools")
+    tools = [_openai_tool(t) for t in given_tools if _is_custom_tool(t)]
     if tools:
         request["tools"] = tools
         choice = body.get("tool_choice")
@@ -86,12 +89,24 @@ def _openai_text(content: Any, where: str) -> str | list[dict[str, Any]]:
         return content
     if not isinstance(content, list):
         raise invalid(where, "must be a string or an array of text blocks")
-    parts = [{"type": "text", "text": b["text"]} for b in content if _is_text(b)]
+    parts = [
+        {"type": "text", "text": _string(b, "text", f"{where}[{i}]")}
+        for i, b in enumerate(content)
+        if _is_text(b)
+    ]
     return parts[0]["text"] if len(parts) == 1 else parts
 
 
 def _is_text(block: Any) -> bool:
     return isinstance(block, dict) and block.get("type") == "text" and "text" in block
+
+
+def _string(block: dict[str, Any], field: str, where: str, default: str | None = "") -> str:
+    """`block[field]`, which must be a string (`default` when absent; None: required)."""
+    value = block.get(field, default)
+    if not isinstance(value, str):
+        raise invalid(f"{where}.{field}", "must be a string" if field in block else "is required")
+    return value
 
 
 def _openai_messages(
@@ -121,7 +136,7 @@ def _openai_messages(
         if block.get("type") == "tool_result":
             out.append(_openai_tool_message(block, f"{where}.content[{index}]", parts))
         else:
-            part = _openai_part(block)
+            part = _openai_part(block, f"{where}.content[{index}]")
             if part is not None:
                 parts.append(part)
     if parts:
@@ -129,29 +144,32 @@ def _openai_messages(
         out.append({"role": "user", "content": parts[0]["text"] if only_text else parts})
 
 
-def _openai_part(block: dict[str, Any]) -> dict[str, Any] | None:
+def _openai_part(block: dict[str, Any], where: str) -> dict[str, Any] | None:
     kind = block.get("type")
     if kind == "text":
-        return {"type": "text", "text": block.get("text", "")}
+        return {"type": "text", "text": _string(block, "text", where)}
     source = block.get("source")
     if not isinstance(source, dict):
         return None
+    at = f"{where}.source"
     if kind == "image":
         url: Any
         if source.get("type") == "base64":
-            url = f"data:{source.get('media_type')};base64,{source.get('data')}"
+            media = _string(source, "media_type", at, None)
+            url = f"data:{media};base64,{_string(source, 'data', at, None)}"
         elif source.get("type") == "url":
-            url = source.get("url")
+            url = _string(source, "url", at, None)
         else:
             return None
         return {"type": "image_url", "image_url": {"url": url}}
     if kind == "document":
         if source.get("type") == "base64" and source.get("media_type") == PDF:
-            file = {"file_data": f"data:{PDF};base64,{source.get('data')}"}
-            file["filename"] = block.get("title") or "document.pdf"
+            file = {"file_data": f"data:{PDF};base64,{_string(source, 'data', at, None)}"}
+            title = block.get("title")
+            file["filename"] = title if isinstance(title, str) and title else "document.pdf"
             return {"type": "file", "file": file}
         if source.get("type") == "text":
-            return {"type": "text", "text": source.get("data", "")}
+            return {"type": "text", "text": _string(source, "data", at)}
     return None  # no OpenAI counterpart: see the module docstring
 
 
@@ -164,15 +182,23 @@ def _openai_tool_message(
     content = block.get("content")
     if isinstance(content, list):
         texts = []
-        for item in content:
+        for index, item in enumerate(content):
             if _is_text(item):
-                texts.append(item["text"])
+                texts.append(_string(item, "text", f"{where}.content[{index}]"))
             elif isinstance(item, dict):
-                part = _openai_part(item)  # images can't go in a tool message: next user turn
+                # Images can't go in a tool message: they go in the next user turn.
+                part = _openai_part(item, f"{where}.content[{index}]")
                 if part is not None:
                     parts.append(part)
         content = "\n".join(texts)
     return {"role": "tool", "tool_call_id": call_id, "content": content or ""}
+
+
+def _arguments(value: Any, where: str) -> str:
+    try:
+        return orjson.dumps(value or {}).decode()
+    except TypeError:  # JSON from a client always serialises; this is for in-process callers
+        raise invalid(where, "must be a JSON object") from None
 
 
 def _openai_assistant(content: list[Any], where: str, keep_thinking: bool) -> dict[str, Any]:
@@ -184,23 +210,24 @@ def _openai_assistant(content: list[Any], where: str, keep_thinking: bool) -> di
         if not isinstance(block, dict):
             raise invalid(f"{where}.content[{index}]", "must be an object")
         kind = block.get("type")
+        at = f"{where}.content[{index}]"
         if kind == "text":
-            texts.append(block.get("text", ""))
+            texts.append(_string(block, "text", at))
         elif kind == "tool_use":
             calls.append(
                 {
-                    "id": block.get("id"),
+                    "id": _string(block, "id", at, None),
                     "type": "function",
                     "function": {
-                        "name": block.get("name"),
-                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
+                        "name": _string(block, "name", at, None),
+                        "arguments": _arguments(block.get("input"), f"{at}.input"),
                     },
                 }
             )
         elif kind in ("thinking", "redacted_thinking") and keep_thinking:
             thinking.append(block)
             if kind == "thinking":
-                reasoning.append(block.get("thinking", ""))
+                reasoning.append(_string(block, "thinking", at))
     message: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(texts) if texts or not calls else None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -228,3 +229,19 @@ def test_a_payload_that_starts_with_a_space_keeps_it():
     """The example hypothesis found: only the space after "data:" is the format's."""
     decoder = SSEDecoder()
     assert decoder.feed(encode_event(b" \x00")) + decoder.flush() == [(None, b" \x00")]
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        ([{"type": "text", "text": None}], "messages[0].content[0].text"),
+        ([{"type": "tool_use", "id": 1, "name": "f", "input": {}}], "messages[0].content[0].id"),
+        ([{"type": "tool_use", "id": "t", "input": {}}], "messages[0].content[0].name"),
+    ],
+)
+def test_a_wrongly_typed_assistant_block_is_a_400_naming_it(content, where):
+    """Found by the property above: such blocks were a TypeError (a 500)."""
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "assistant", "content": content}]}
+    with pytest.raises(GatewayError) as raised:
+        to_openai_request(body)
+    assert raised.value.status == 400 and raised.value.param == where
