@@ -124,9 +124,15 @@ class H1Pool:
     are open (or opening); callers beyond it wait their turn, first come first served."""
 
     def __init__(
-        self, origin: Origin, loop: asyncio.AbstractEventLoop, limit: int, keep_alive: float
+        self,
+        origin: Origin,
+        loop: asyncio.AbstractEventLoop,
+        limit: int,
+        keep_alive: float,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.origin = origin
+        self.tls = (tls or tls_context()) if origin.tls else None
         self.loop = loop
         self.limit = limit
         self.keep_alive = keep_alive
@@ -242,8 +248,7 @@ class H1Pool:
         return conn
 
     async def _connect(self) -> H1Connection:
-        origin, loop = self.origin, self.loop
-        tls = tls_context() if origin.tls else None
+        origin, loop, tls = self.origin, self.loop, self.tls
         server_hostname = origin.host if tls is not None else None
         if origin.ip:
             _transport, conn = await loop.create_connection(
@@ -339,8 +344,10 @@ class H1Client:
         *,
         max_connections: int = 1000,
         keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._tls = tls
         try:
             self._origin: Origin | None = Origin(self.base_url)
         except ValueError:  # reported by each call, as aiohttp does
@@ -352,7 +359,7 @@ class H1Client:
     def _pool(self, loop: asyncio.AbstractEventLoop, origin: Origin) -> H1Pool:
         pool = self._pools.get(loop)
         if pool is None or pool.closed:
-            pool = H1Pool(origin, loop, self._max_connections, self._keep_alive)
+            pool = H1Pool(origin, loop, self._max_connections, self._keep_alive, self._tls)
             self._pools[loop] = pool
         return pool
 
