@@ -18,6 +18,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import sys
 from collections.abc import Mapping
 from urllib.parse import quote, unquote, urlsplit
 
@@ -206,7 +207,7 @@ class H1Pool:
     def _grant(self) -> None:
         """A place came free: the first waiter may open a connection in it."""
         waiters = self.waiters
-        while waiters and self.count < self.limit:
+        while waiters and self.count < self.limit and not self.closed:
             waiter = waiters.popleft()
             if not waiter.done():
                 self.count += 1
@@ -352,7 +353,8 @@ class H1Client:
             self._origin: Origin | None = Origin(self.base_url)
         except ValueError:  # reported by each call, as aiohttp does
             self._origin = None
-        self._max_connections = max_connections
+        # 0 means no limit, as for aiohttp's connector.
+        self._max_connections = max_connections if max_connections > 0 else sys.maxsize
         self._keep_alive = keep_alive_timeout
         self._pools: dict[asyncio.AbstractEventLoop, H1Pool] = {}
 

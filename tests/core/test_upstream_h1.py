@@ -639,3 +639,51 @@ async def test_tls_refuses_an_untrusted_certificate(certificates):
         finally:
             await client.aclose()
     assert not up.requests
+
+
+async def test_no_connection_limit_when_it_is_zero():
+    async def slow_ok(request, reader, writer):
+        await asyncio.sleep(0.05)
+        writer.write(answer())
+
+    async with Upstream(slow_ok) as up, client_for(up.url, max_connections=0) as client:
+
+        async def one() -> bytes:
+            response = await post(client)
+            return bytes(await response.read())
+
+        await asyncio.gather(*(one() for _ in range(5)))
+    assert up.peak == 5
+
+
+# -- the same on uvloop (what `litegate serve` runs) ----------------------------------------
+
+ON_UVLOOP = [
+    test_a_post_goes_out_as_http_1_1_and_its_answer_comes_back,
+    test_chunked_with_extensions_fed_byte_by_byte,
+    test_a_body_to_the_end_of_the_connection,
+    test_a_stream_that_goes_quiet_times_out_per_read,
+    test_closing_a_half_read_answer_drops_the_connection,
+    test_cancelling_a_call_drops_its_connection,
+    test_callers_beyond_the_limit_wait_their_turn,
+    test_a_reused_connection_closed_as_the_request_went_is_retried_once,
+    test_an_idle_connection_the_server_closed_is_never_used,
+    test_a_slow_reader_pauses_the_upstream_instead_of_buffering,
+]
+
+
+@pytest.mark.parametrize("scenario", ON_UVLOOP, ids=lambda f: f.__name__[5:])
+def test_on_uvloop(scenario):
+    uvloop = pytest.importorskip("uvloop")
+    arguments = {"kind": "h1"} if "kind" in scenario.__code__.co_varnames else {}
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario(**arguments))
+
+
+@pytest.mark.parametrize(
+    "scenario", [test_tls_with_a_trusted_certificate, test_tls_sends_the_host_name_and_checks_it]
+)
+def test_tls_on_uvloop(scenario, certificates):
+    uvloop = pytest.importorskip("uvloop")
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario(certificates))
