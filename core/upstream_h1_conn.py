@@ -13,7 +13,6 @@ that nobody wants the rest.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -36,6 +35,9 @@ __all__ = ["H1Connection", "H1Headers", "H1Response", "StaleConnection"]
 #: Stream bytes buffered before the socket stops being read: a slow client slows the
 #: upstream down instead of filling our memory.
 _HIGH_WATER = 256 * 1024
+#: Most bytes an answer may take to finish its status line and headers (aiohttp allows 8 KiB
+#: per line); llhttp itself sets no limit, so a hostile upstream could grow them forever.
+MAX_HEAD_SIZE = 256 * 1024
 
 # What a waiting reader needs before it is woken.
 _WANT_HEAD, _WANT_DATA, _WANT_ALL = 1, 2, 3
@@ -244,13 +246,6 @@ class H1Response:
         if not self._complete and self._error is None:
             self._error = UpstreamConnectionError("the answer was closed before its end")
 
-    def __del__(self) -> None:
-        # Never read nor closed: the connection would stay checked out of the pool forever.
-        conn = self._conn
-        if conn is not None:
-            with contextlib.suppress(RuntimeError):  # its loop is already closed
-                self._loop.call_soon_threadsafe(conn.drop)
-
     # -- content-encoding ----------------------------------------------------------------
 
     def _decode(self, data: bytes, limit: int) -> bytes:
@@ -324,6 +319,7 @@ class H1Connection(asyncio.Protocol):
         self.counted = False
         self._response: H1Response | None = None
         self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._head_size = 0
         self._informational = False
         self._keep_alive = False
         self._stray = False
@@ -350,6 +346,7 @@ class H1Connection(asyncio.Protocol):
         self._response = response
         response._conn = self
         self._raw_headers = []
+        self._head_size = 0
         self._stray = False
         loop = self._loop
         if deadline is not None and total_timeout is not None:
@@ -453,6 +450,11 @@ class H1Connection(asyncio.Protocol):
             return
         if self._read_timeout is not None:
             self._last_read = self._loop.time()
+        if not response.status:
+            self._head_size += len(data)
+            if self._head_size > MAX_HEAD_SIZE:
+                self._fail(UpstreamInvalidResponse(f"its headers exceed {MAX_HEAD_SIZE} bytes"))
+                return
         response._got_bytes = True
         try:
             self._parser.feed_data(data)
@@ -515,7 +517,9 @@ class H1Connection(asyncio.Protocol):
             self._stray = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._raw_headers.append((name, value))
+        response = self._response
+        if response is not None and not response.status:  # trailers are not kept
+            self._raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         raw, self._raw_headers = self._raw_headers, []

@@ -687,3 +687,18 @@ def test_tls_on_uvloop(scenario, certificates):
     uvloop = pytest.importorskip("uvloop")
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(scenario(certificates))
+
+
+async def test_endless_headers_are_refused():
+    async def endless(request, reader, writer):
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        with contextlib.suppress(ConnectionError):
+            for i in range(10_000):
+                writer.write(f"x-filler-{i}: {'y' * 1000}\r\n".encode())
+                await writer.drain()
+        await reader.read()
+
+    async with Upstream(endless) as up, client_for(up.url) as client:
+        with pytest.raises(UpstreamInvalidResponse, match="headers exceed"):
+            await post(client)
+        await asyncio.wait_for(up.closed.wait(), 1)
