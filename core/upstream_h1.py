@@ -20,7 +20,10 @@ import socket
 import ssl
 import sys
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
+
+import aiohappyeyeballs
 
 from .transport import UPSTREAM_HEADERS, UpstreamConnectionError, UpstreamTimeout
 from .upstream_h1_conn import H1Connection, H1Response, StaleConnection
@@ -143,7 +146,7 @@ class H1Pool:
         self.waiters: collections.deque[asyncio.Future[H1Connection | None]] = collections.deque()
         self.closed = False
         self._sweeper: asyncio.TimerHandle | None = None
-        self._addresses: list[tuple[int, str]] = []
+        self._addresses: list[Any] = []
         self._addresses_until = 0.0
 
     async def acquire(
@@ -257,33 +260,31 @@ class H1Pool:
                 server_hostname=server_hostname,
             )  # fmt: skip
             return conn
-        error: OSError | None = None
-        for family, address in await self._resolve():
-            try:
-                _transport, conn = await loop.create_connection(
-                    lambda: H1Connection(self), address, origin.port, family=family, ssl=tls,
-                    server_hostname=server_hostname,
-                )  # fmt: skip
-                return conn
-            except ssl.SSLError:
-                raise
-            except OSError as exc:
-                error = exc
-        assert error is not None
-        raise error
+        # A name with IPv6 and IPv4 addresses: Happy Eyeballs (RFC 8305), as aiohttp does, so
+        # a host whose IPv6 route is broken still connects over IPv4 within a quarter second.
+        sock = await aiohappyeyeballs.start_connection(
+            await self._resolve(), happy_eyeballs_delay=0.25, interleave=1, loop=loop
+        )
+        try:
+            _transport, conn = await loop.create_connection(
+                lambda: H1Connection(self), sock=sock, ssl=tls, server_hostname=server_hostname
+            )
+        except BaseException:
+            sock.close()
+            raise
+        return conn
 
-    async def _resolve(self) -> list[tuple[int, str]]:
+    async def _resolve(self) -> list[Any]:
         now = self.loop.time()
         if self._addresses and now < self._addresses_until:
             return self._addresses
         infos = await self.loop.getaddrinfo(
             self.origin.host, self.origin.port, type=socket.SOCK_STREAM
         )
-        addresses = list(dict.fromkeys((int(info[0]), str(info[4][0])) for info in infos))
-        if not addresses:
+        if not infos:
             raise OSError(f"no address for {self.origin.host}")
-        self._addresses, self._addresses_until = addresses, now + _DNS_TTL
-        return addresses
+        self._addresses, self._addresses_until = list(infos), now + _DNS_TTL
+        return self._addresses
 
     def release(self, conn: H1Connection) -> None:
         """`conn` finished an exchange and can carry another: to a waiter, or idle."""

@@ -617,7 +617,14 @@ async def test_tls_sends_the_host_name_and_checks_it(certificates):
             loop = asyncio.get_running_loop()
             pool = client._pool(loop, client._origin)
             # The test name resolves to 127.0.0.1 without asking any DNS server.
-            pool._addresses, pool._addresses_until = [(socket.AF_INET, "127.0.0.1")], 1e12
+            address = (
+                socket.AF_INET,
+                socket.SOCK_STREAM,
+                socket.IPPROTO_TCP,
+                "",
+                ("127.0.0.1", up.port),
+            )
+            pool._addresses, pool._addresses_until = [address], 1e12
             try:
                 response = await post(client)
                 assert await response.read() == b'{"echo":2}'
@@ -626,6 +633,26 @@ async def test_tls_sends_the_host_name_and_checks_it(certificates):
     finally:
         server_tls.sni_callback = None
     assert seen == ["upstream.test"]
+    assert up.requests[0].header("host") == f"upstream.test:{up.port}"
+
+
+async def test_a_name_whose_first_address_refuses_connects_to_the_next():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    async with Upstream(ok) as up:
+        client = H1Client(f"http://upstream.test:{up.port}")
+        pool = client._pool(asyncio.get_running_loop(), client._origin)
+        pool._addresses = [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))
+            for port in (closed, up.port)
+        ]
+        pool._addresses_until = 1e12
+        try:
+            response = await post(client)
+            assert await response.read() == b'{"echo":2}'
+        finally:
+            await client.aclose()
     assert up.requests[0].header("host") == f"upstream.test:{up.port}"
 
 
