@@ -230,6 +230,7 @@ class H1Pool:
         except BaseException as exc:
             self.count -= 1
             self._grant()
+            self._addresses_until = 0.0  # the name may have moved: look it up again next time
             if isinstance(exc, TimeoutError):
                 raise UpstreamTimeout(f"cannot connect to {origin.where} (timed out)") from None
             if isinstance(exc, ssl.SSLCertVerificationError):
