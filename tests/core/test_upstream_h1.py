@@ -372,6 +372,34 @@ async def test_callers_beyond_the_limit_wait_their_turn(kind):
         results = await asyncio.gather(*(one(i) for i in range(8)))
     assert results == [str(i).encode() for i in range(8)]
     assert up.peak <= 2 and up.connections == 2
+    # First come, first served: the server saw them two by two, in the order they came.
+    order = [int(r.body) for r in up.requests]
+    assert [sorted(order[i : i + 2]) for i in range(0, 8, 2)] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+
+
+async def test_a_queued_caller_that_gives_up_leaves_its_turn_to_the_next(kind):
+    release = asyncio.Event()
+
+    async def held(request, reader, writer):
+        if request.body == b"first":
+            await release.wait()
+        writer.write(answer(request.body))
+
+    async with Upstream(held) as up, client_for(up.url, kind, max_connections=1) as client:
+        first = asyncio.create_task(post(client, body=b"first"))
+        await wait_until(lambda: len(up.requests) == 1)
+        with pytest.raises(UpstreamTimeout):  # waited for a connection past its total timeout
+            await post(client, body=b"late", timeouts={"total_timeout": 0.2})
+        cancelled = asyncio.create_task(post(client, body=b"cancelled"))
+        last = asyncio.create_task(post(client, body=b"last"))
+        await asyncio.sleep(0.05)
+        cancelled.cancel()
+        release.set()
+        assert await (await first).read() == b"first"
+        assert await (await last).read() == b"last"
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+    assert [r.body for r in up.requests] == [b"first", b"last"]
 
 
 async def test_upstream_headers_are_added_without_overriding_the_adapters(kind):
