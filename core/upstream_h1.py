@@ -355,6 +355,8 @@ class H1Client:
             self._origin: Origin | None = Origin(self.base_url)
         except ValueError:  # reported by each call, as aiohttp does
             self._origin = None
+        if tls is None and self._origin is not None and self._origin.tls:
+            tls_context()  # loading the CA files blocks: now, at start-up, not in a call
         # 0 means no limit, as for aiohttp's connector.
         self._max_connections = max_connections if max_connections > 0 else sys.maxsize
         self._keep_alive = keep_alive_timeout

@@ -427,14 +427,15 @@ class H1Connection(asyncio.Protocol):
         self.pool.discard(self)
 
     def pause(self) -> None:
-        if not self.paused and self.transport is not None:
+        if not self.paused and not self.closed and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
 
     def resume(self) -> None:
-        if self.paused and self.transport is not None:
+        if self.paused:
             self.paused = False
-            self.transport.resume_reading()
+            if not self.closed and self.transport is not None:
+                self.transport.resume_reading()
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
