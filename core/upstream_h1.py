@@ -3,8 +3,9 @@
 aiohttp's client costs 300-440 us of CPU a request here, most of what litegate spends per
 call; a bare asyncio exchange costs about 110 us. This client does what the provider path
 needs and nothing else: POST a body, keep-alive pools per event loop with a connection
-limit, TLS, timeouts, size caps. The wire work is in `upstream_h1_conn`; this module holds
-the origin, the pool and the client (`[server] upstream_client = "h1"`).
+limit, TLS, timeouts, size caps. The wire work is in `upstream_h1_conn`, the answer in
+`upstream_h1_response`; this module holds the origin, the pool and the client
+(`[server] upstream_client = "h1"`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from urllib.parse import quote, unquote, urlsplit
 import aiohappyeyeballs
 
 from .transport import UPSTREAM_HEADERS, UpstreamConnectionError, UpstreamTimeout
-from .upstream_h1_conn import H1Connection, H1Response, StaleConnection
+from .upstream_h1_conn import H1Connection, StaleConnection
+from .upstream_h1_response import H1Response
 
 __all__ = ["KEEP_ALIVE_TIMEOUT", "H1Client", "H1Pool", "Origin", "tls_context"]
 
