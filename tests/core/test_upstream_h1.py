@@ -12,6 +12,7 @@ import gzip
 import socket
 import ssl
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -441,6 +442,31 @@ async def test_a_gzip_answer_is_decoded(kind):
         response = await post(client)
         assert await response.read() == b'{"big":' + b"1" * 5000 + b"}"
     assert "gzip" in (up.requests[0].header("accept-encoding") or "")
+
+
+@pytest.mark.parametrize("wrapped", [True, False], ids=["zlib", "raw"])
+async def test_a_deflate_answer_is_decoded_wrapped_or_raw(kind, wrapped):
+    packer = zlib.compressobj(wbits=zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+    packed = packer.compress(b"x" * 3000) + packer.flush()
+
+    async def deflated(request, reader, writer):
+        writer.write(answer(packed, "200 OK", "content-encoding: deflate"))
+
+    async with Upstream(deflated) as up, client_for(up.url, kind) as client:
+        response = await post(client)
+        assert await response.read() == b"x" * 3000
+
+
+async def test_connection_close_in_the_answer_closes_the_connection_after_it(kind):
+    async def closing(request, reader, writer):
+        writer.write(answer(b"bye", "200 OK", "connection: close"))
+        await writer.drain()
+        await reader.read()  # the client is the one to close
+
+    async with Upstream(closing) as up, client_for(up.url, kind) as client:
+        response = await post(client)
+        assert await response.read() == b"bye"
+        await asyncio.wait_for(up.closed.wait(), 1)
 
 
 # -- the h1 client's own behaviour ----------------------------------------------------------
