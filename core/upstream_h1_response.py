@@ -247,24 +247,33 @@ _NO_HEADERS = H1Headers([])
 
 
 class _Deflate:
-    """`deflate` as servers send it: zlib-wrapped as the RFC says, or raw as some do."""
+    """`deflate` as servers send it: zlib-wrapped as the RFC says, or raw as some do. The
+    first two bytes tell which."""
 
     def __init__(self) -> None:
         self._inner: Any = None
+        self._start = b""
         self.unconsumed_tail = b""
 
     def decompress(self, data: bytes, max_length: int) -> bytes:
         if self._inner is None:
-            wrapped = (
-                len(data) >= 2 and (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0
-            )
+            data = self._start + data
+            if len(data) < 2:
+                self._start = data
+                return b""
+            wrapped = (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0
             self._inner = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
         out: bytes = self._inner.decompress(data, max_length)
         self.unconsumed_tail = self._inner.unconsumed_tail
         return out
 
     def flush(self) -> bytes:
-        return self._inner.flush() if self._inner is not None else b""
+        if self._inner is None:  # fewer than two bytes in all: not a deflate stream
+            if self._start:
+                raise zlib.error("truncated deflate stream")
+            return b""
+        out: bytes = self._inner.flush()
+        return out
 
 
 def _decoder(coding: str) -> Any:

@@ -457,6 +457,26 @@ async def test_a_deflate_answer_is_decoded_wrapped_or_raw(kind, wrapped):
         assert await response.read() == b"x" * 3000
 
 
+@pytest.mark.parametrize("wrapped", [True, False], ids=["zlib", "raw"])
+async def test_a_deflate_stream_fed_byte_by_byte_is_decoded(wrapped):
+    packer = zlib.compressobj(wbits=zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+    packed = packer.compress(b"data: hi\n\n" * 50) + packer.flush()
+
+    async def dribble(request, reader, writer):
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-encoding: deflate\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        for byte in packed:
+            writer.write(b"1\r\n" + bytes([byte]) + b"\r\n")
+            await writer.drain()
+            await asyncio.sleep(0)
+        writer.write(b"0\r\n\r\n")
+
+    async with Upstream(dribble) as up, client_for(up.url) as client:
+        response = await post(client, timeouts={"total_timeout": None, "read_timeout": 5})
+        assert b"".join([b async for b in response.iter_bytes()]) == b"data: hi\n\n" * 50
+
+
 async def test_connection_close_in_the_answer_closes_the_connection_after_it(kind):
     async def closing(request, reader, writer):
         writer.write(answer(b"bye", "200 OK", "connection: close"))
