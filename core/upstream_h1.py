@@ -22,7 +22,7 @@ import ssl
 import sys
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import aiohappyeyeballs
 
@@ -35,6 +35,9 @@ __all__ = ["KEEP_ALIVE_TIMEOUT", "H1Client", "H1Pool", "Origin", "tls_context"]
 #: Seconds an idle keep-alive connection is kept (aiohttp's default). A server that closes
 #: sooner is noticed when its FIN arrives; the connection is dropped then.
 KEEP_ALIVE_TIMEOUT = 15.0
+
+#: Most 307/308 redirects followed for one call (aiohttp's default).
+_MAX_REDIRECTS = 10
 
 #: Seconds a resolved host name's addresses are reused for new connections.
 _DNS_TTL = 300.0
@@ -92,8 +95,25 @@ class Origin:
         self.auto = auto
         self._auto_lines = "".join(f"{name}: {value}\r\n" for name, value in auto.items())
 
-    def request_head(self, path: str, headers: Mapping[str, str], length: int) -> bytes:
-        target = self.prefix + path
+    def redirect_target(self, current: str, location: str | None) -> str | None:
+        """Where a 307/308 from `current` (a request target) points, when that is this same
+        origin; None otherwise. Elsewhere is never followed: adapters' credentials (API key
+        headers included) are for this upstream only."""
+        if not location:
+            return None
+        scheme = "https" if self.tls else "http"
+        try:
+            parts = urlsplit(urljoin(f"{scheme}://{self.where}{current}", location))
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return None
+        if parts.scheme != scheme or parts.hostname != self.host or port != self.port:
+            return None
+        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+    def request_head(self, target: str, headers: Mapping[str, str], length: int) -> bytes:
+        """The request line and headers for POSTing `length` bytes to `target` (prefix
+        included)."""
         if _UNSAFE_TARGET.search(target):
             target = quote(target, safe=_TARGET_SAFE)
         lines = [f"POST {target} HTTP/1.1\r\n"]
@@ -390,10 +410,37 @@ class H1Client:
         extra = UPSTREAM_HEADERS.get()
         if extra:
             headers = {**extra, **headers}
-        head = origin.request_head(path, headers, len(body))
+        target = origin.prefix + path
+        head = origin.request_head(target, headers, len(body))
         deadline = None if total_timeout is None else loop.time() + total_timeout
+        timeouts = (deadline, total_timeout, connect_timeout, read_timeout)
+        response = await self._exchange(pool, head, body, *timeouts)
+        for _ in range(_MAX_REDIRECTS):
+            # 307/308 keep the method and body (aiohttp follows them too); only within this
+            # origin, see `Origin.redirect_target`.
+            if response.status not in (307, 308):
+                break
+            moved = origin.redirect_target(target, response.headers.get("location"))
+            if moved is None:
+                break
+            response.close()
+            target = moved
+            head = origin.request_head(target, headers, len(body))
+            response = await self._exchange(pool, head, body, *timeouts)
+        return response
+
+    async def _exchange(
+        self,
+        pool: H1Pool,
+        head: bytes,
+        body: bytes,
+        deadline: float | None,
+        total_timeout: float | None,
+        connect_timeout: float,
+        read_timeout: float | None,
+    ) -> H1Response:
         conn = await pool.acquire(deadline, connect_timeout)
-        response = H1Response(loop)
+        response = H1Response(pool.loop)
         conn.send(head, body, response, deadline, total_timeout, read_timeout)
         try:
             await response._head()
@@ -401,7 +448,7 @@ class H1Client:
             # The server closed this idle connection as we reused it; nothing of the answer
             # came back, so the request goes once more, on a new connection.
             conn = await pool.acquire(deadline, connect_timeout, fresh=True)
-            response = H1Response(loop)
+            response = H1Response(pool.loop)
             conn.send(head, body, response, deadline, total_timeout, read_timeout)
             await response._head()
         return response

@@ -489,6 +489,28 @@ async def test_connection_close_in_the_answer_closes_the_connection_after_it(kin
         await asyncio.wait_for(up.closed.wait(), 1)
 
 
+async def test_a_redirect_within_the_upstream_keeps_the_post(kind):
+    async def moved(request, reader, writer):
+        if request.line.startswith("POST /v1/old"):
+            writer.write(answer(b"", "308 Permanent Redirect", "location: /v1/new?x=1"))
+        else:
+            writer.write(answer(request.line.encode() + b" " + request.body))
+
+    async with Upstream(moved) as up, client_for(up.url + "/v1", kind) as client:
+        response = await post(client, "/old", b'{"a":1}')
+        assert await response.read() == b'POST /v1/new?x=1 HTTP/1.1 {"a":1}'
+
+
+async def test_a_redirect_elsewhere_is_not_followed():
+    async def away(request, reader, writer):
+        writer.write(answer(b"", "307 Temporary Redirect", "location: http://127.0.0.1:9/steal"))
+
+    async with Upstream(away) as up, client_for(up.url) as client:
+        response = await post(client, authorization="Bearer secret")
+        assert response.status == 307
+    assert len(up.requests) == 1
+
+
 # -- the h1 client's own behaviour ----------------------------------------------------------
 
 
@@ -644,6 +666,14 @@ def test_origins_with_ipv6_literals_ports_and_prefixes():
     origin = Origin("https://api.example.com")
     assert (origin.port, origin.tls, origin.auto["host"]) == (443, True, "api.example.com")
     head = origin.request_head("/a b/ü", {"Host": "other"}, 3).decode("latin-1")
+    assert origin.redirect_target("/v1/x", "/v1/y?q") == "/v1/y?q"
+    assert origin.redirect_target("/v1/x", "y") == "/v1/y"
+    for elsewhere in (
+        "http://api.example.com/y",
+        "https://evil.example/y",
+        "https://api.example.com:8443/",
+    ):
+        assert origin.redirect_target("/v1/x", elsewhere) is None
     assert head.startswith("POST /a%20b/%C3%BC HTTP/1.1\r\n")
     assert "Host: other\r\n" in head and "host: api" not in head
 
