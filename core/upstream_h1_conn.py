@@ -94,11 +94,14 @@ class H1Connection(asyncio.Protocol):
             self._read_timer = loop.call_at(now + read_timeout, self._on_read_timer)
         transport = self.transport
         assert transport is not None
-        if len(body) <= 65536:
-            transport.write(data + body)
-        else:
-            transport.write(data)
-            transport.write(body)
+        try:
+            if len(body) <= 65536:
+                transport.write(data + body)
+            else:
+                transport.write(data)
+                transport.write(body)
+        except (OSError, RuntimeError):  # the transport closed under us
+            self._fail(self._lost_error(response))
 
     def _on_total_timeout(self) -> None:
         self._total_timer = None
