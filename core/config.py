@@ -32,6 +32,7 @@ from .config_types import (
 )
 from .deployment import DeploymentPricing, DeploymentRouting
 from .interpolate import interpolate
+from .transport import CLIENTS
 
 __all__ = [
     "ConfigError",
@@ -138,6 +139,9 @@ class ServerConfig:
     #: Serve on a non-loopback address although no plugin authenticates callers. Without it,
     #: such a gateway refuses to start: anyone who can reach it could spend your provider keys.
     allow_unauthenticated: bool = False
+    #: The HTTP client that carries provider calls: ``"h1"`` (litegate's own HTTP/1.1 client on
+    #: asyncio and httptools, the cheapest per call) or ``"aiohttp"``.
+    upstream_client: str = attrs.field(default="h1", validator=attrs.validators.in_(CLIENTS))
     #: On shutdown, how long requests in flight may take to finish.
     graceful_timeout: Duration = Duration(10)
     #: Hot reload of this file (see docs/observability.md): "off"; "signal" (on SIGHUP and

@@ -46,7 +46,7 @@ class Gateway:
         self.config = config
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        self.transports = TransportPool()
+        self.transports = TransportPool(config.server.upstream_client)
         problems: list[str] = []
         self.plugins = [self._register_plugin(entry, problems) for entry in config.plugins]
         self.deployments = self._build_deployments(os.environ if env is None else env, problems)

@@ -3,9 +3,11 @@
 Measured on a bare Starlette + Hypercorn passthrough (gateway CPU-ms per request, see
 docs/architecture.md): httpx's default transport costs 2-4x aiohttp's in ordinary scenarios
 and ~60x with 256 concurrent slow upstream calls (its pool does work that grows with the
-square of the pool), so the provider hot path uses aiohttp directly, behind this interface.
-Adapters never import aiohttp; they get an `UpstreamClient` on their deployment and catch the
-two errors below.
+square of the pool). aiohttp in turn costs ~3x a bare asyncio exchange, so the provider hot
+path has two clients behind this interface, chosen by `[server] upstream_client`: ``h1``
+(`upstream_h1`: asyncio Protocols + httptools, written for this path) and ``aiohttp``.
+Adapters import neither; they get an `UpstreamClient` on their deployment and catch the
+errors below.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
+from typing import Protocol
 
 import aiohttp
 
 __all__ = [
+    "CLIENTS",
     "MAX_RESPONSE_SIZE",
     "UPSTREAM_HEADERS",
     "TransportPool",
@@ -54,8 +58,56 @@ class UpstreamInvalidResponse(Exception):
     what, without quoting the body."""
 
 
-class UpstreamResponse:
-    """An upstream answer whose body is read once, whole or in pieces. Always `close()` it."""
+class UpstreamResponse(Protocol):
+    """An upstream answer whose body is read once, whole or in pieces. Always `close()` it:
+    closing one not read to its end drops its connection (telling the upstream to stop)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Looked up without regard to case."""
+        ...
+
+    async def read(self, limit: int = MAX_RESPONSE_SIZE) -> bytes:
+        """The whole body; `UpstreamInvalidResponse` when it is larger than `limit`."""
+        ...
+
+    def iter_bytes(self) -> AsyncIterator[bytes]:
+        """The body in the pieces it arrives in."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class UpstreamClient(Protocol):
+    """A pooled client for one upstream base URL, shared by every deployment that uses it."""
+
+    base_url: str
+
+    async def post(
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        total_timeout: float | None,
+        connect_timeout: float,
+        read_timeout: float | None = None,
+    ) -> UpstreamResponse:
+        """POST `body` to base_url + path; return once the status and headers arrived.
+        `total_timeout` bounds the whole call (body included), `read_timeout` each wait for
+        bytes; both raise `UpstreamTimeout`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close this event loop's connections."""
+        ...
+
+
+class AiohttpResponse:
+    """`UpstreamResponse` over an aiohttp response."""
 
     __slots__ = ("_resp",)
 
@@ -113,8 +165,8 @@ class UpstreamResponse:
             self._resp.close()
 
 
-class UpstreamClient:
-    """A pooled client for one upstream base URL, shared by every deployment that uses it."""
+class AiohttpClient:
+    """`UpstreamClient` over an aiohttp session per event loop."""
 
     def __init__(self, base_url: str, *, max_connections: int = 1000) -> None:
         self.base_url = base_url.rstrip("/")
@@ -157,7 +209,7 @@ class UpstreamClient:
         total_timeout: float | None,
         connect_timeout: float,
         read_timeout: float | None = None,
-    ) -> UpstreamResponse:
+    ) -> AiohttpResponse:
         """POST `body` to base_url + path; return once the status and headers arrived."""
         timeout = self._timeout(total_timeout, connect_timeout, read_timeout)
         extra = UPSTREAM_HEADERS.get()
@@ -171,7 +223,7 @@ class UpstreamClient:
             raise UpstreamTimeout(str(exc)) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamConnectionError(_describe(exc)) from exc
-        return UpstreamResponse(resp)
+        return AiohttpResponse(resp)
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
@@ -187,17 +239,30 @@ def _describe(exc: aiohttp.ClientError) -> str:
     return type(exc).__name__
 
 
-class TransportPool:
-    """One `UpstreamClient` per distinct base URL, owned by a Gateway."""
+#: The values of `[server] upstream_client`.
+CLIENTS = ("h1", "aiohttp")
 
-    def __init__(self) -> None:
+
+class TransportPool:
+    """One `UpstreamClient` per distinct base URL, owned by a Gateway. `kind` picks the
+    implementation (one of `CLIENTS`)."""
+
+    def __init__(self, kind: str = "h1") -> None:
+        if kind not in CLIENTS:
+            raise ValueError(f"expected one of {', '.join(CLIENTS)}, got {kind!r}")
+        self.kind = kind
         self._clients: dict[str, UpstreamClient] = {}
 
     def client(self, base_url: str, max_connections: int) -> UpstreamClient:
         key = base_url.rstrip("/")
         client = self._clients.get(key)
         if client is None:
-            client = UpstreamClient(key, max_connections=max_connections)
+            if self.kind == "h1":
+                from .upstream_h1 import H1Client  # it imports this module's errors
+
+                client = H1Client(key, max_connections=max_connections)
+            else:
+                client = AiohttpClient(key, max_connections=max_connections)
             self._clients[key] = client
         return client
 
