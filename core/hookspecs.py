@@ -216,8 +216,10 @@ def on_stream_end(call: Call, tail: list[dict[str, Any]]) -> list[dict[str, Any]
 def post_call(call: Call, response: dict[str, Any]) -> dict[str, Any] | None:
     """See (and change) a whole non-streamed response body before it is sent.
 
-    Mode: chain, reverse pipeline order, for plugins the call passed. Return the new body or
-    None for unchanged. Implementing this hook makes the core re-encode response bodies.
+    Mode: chain, reverse pipeline order, for plugins the call passed. Return the new body (or
+    the same dict, changed in place) or None for unchanged: never change it in place and
+    return None. Implementing this hook makes the core parse response bodies; it re-encodes
+    one only when a plugin returned a body, else the upstream's bytes go out as they came.
     May raise `GatewayError` to replace the response with an error.
     """
 

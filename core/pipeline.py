@@ -213,11 +213,13 @@ class Pipeline:
             pass  # audio or text: nothing for JSON-minded plugins to see, no usage inside
         elif self._post:
             body = reply.data
+            rewritten = False
             for impl in self.dispatcher.reversed("post_call", reached):
                 changed = await impl(call=call, response=body)
                 if changed is not None:
-                    body = changed
-            reply.data = body
+                    body, rewritten = changed, True
+            if rewritten:  # else the upstream's bytes go out as they came (no re-encoding)
+                reply.data = body
             call.usage = Usage.from_openai(body.get("usage"))
         elif reply.raw is not None:
             call.usage = usage_from_body(reply.raw)

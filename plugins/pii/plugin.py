@@ -199,6 +199,7 @@ class PIIPlugin:
         scanning = _output_policy(call)
         if vault is None and scanning is None:
             return None
+        changed = False
         for choice in response.get("choices") or ():
             if not isinstance(choice, dict):
                 continue
@@ -206,17 +207,23 @@ class PIIPlugin:
             holder, key = (message, "content") if isinstance(message, dict) else (choice, "text")
             text = holder.get(key)
             if isinstance(text, str):
+                new = text
                 if scanning is not None:
-                    text = self._scan_answer(text, scanning)
+                    new = self._scan_answer(new, scanning)
                 if vault is not None:
-                    text = vault.unmask(text)
-                holder[key] = text
+                    new = vault.unmask(new)
+                if new != text:
+                    holder[key], changed = new, True
             if vault is not None and isinstance(message, dict):
                 for tool_call in message.get("tool_calls") or ():
                     function = tool_call.get("function") if isinstance(tool_call, dict) else None
-                    if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                        function["arguments"] = vault.unmask_json(function["arguments"])
-        return response
+                    arguments = function.get("arguments") if isinstance(function, dict) else None
+                    if isinstance(arguments, str):
+                        restored = vault.unmask_json(arguments)
+                        if restored != arguments:
+                            function["arguments"], changed = restored, True  # type: ignore[index]
+        # Unchanged (the model echoed no placeholder): the upstream's bytes can go out as is.
+        return response if changed else None
 
     def _scan_answer(self, text: str, policy: Policy) -> str:
         findings = policy.scanner.scan(text)

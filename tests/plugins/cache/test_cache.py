@@ -237,6 +237,7 @@ class Exclaim:
     @hookimpl
     def post_call(self, response):
         response["choices"][0]["message"]["content"] += "!"
+        return response  # changed in place: say so, or the upstream's bytes go out
 
     @hookimpl
     def on_stream_chunk(self, chunk):
