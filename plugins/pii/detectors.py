@@ -8,7 +8,9 @@ that, not a combined alternation, is what keeps a 2 KB prompt cheap to scan.
 
 from __future__ import annotations
 
+import collections
 import functools
+import hashlib
 import ipaddress
 import math
 import re
@@ -457,6 +459,12 @@ def custom_recognizer(name: str, pattern: str, ignore_case: bool = False) -> Rec
     return Recognizer(name, compiled)
 
 
+#: Texts at least this long have their findings remembered (`Scanner.scan_remembered`); a
+#: shorter one costs less to scan than to look up.
+REMEMBER_FROM = 256
+#: How many texts' findings are remembered, per scanner (the least recently used go).
+REMEMBERED = 4096
+
 #: Where digit-led values can be: a run of digits and separators, at least 7 long.
 _DIGIT_CLUSTER = re.compile(r"[+(\d][\d \-.()+]{5,}\d")
 _SEPARATORS = str.maketrans("", "", " -.()+")
@@ -467,10 +475,19 @@ class Scanner:
     recognizer wins, then the earlier match). Digit-led recognizers (cards, SSNs, IPv4,
     phones) share one pass that finds the text's digit clusters; prose has few."""
 
-    __slots__ = ("digit_led", "digit_led_rules", "recognizers", "rest", "rest_rules")
+    __slots__ = (
+        "_remembered",
+        "digit_led",
+        "digit_led_rules",
+        "recognizers",
+        "rest",
+        "rest_rules",
+    )
 
     def __init__(self, recognizers: Sequence[Finder]) -> None:
         self.recognizers = tuple(recognizers)
+        # digest of a text -> its findings: see `scan_remembered`.
+        self._remembered: collections.OrderedDict[bytes, list[Finding]] = collections.OrderedDict()
         self.rest = tuple(r for r in recognizers if not r.digits)
         self.digit_led = tuple(r for r in recognizers if r.digits)
         #: Each digit-led finder with the digits and the substring a cluster must have.
@@ -484,6 +501,24 @@ class Scanner:
             (r, r.gate, r.needs, r if isinstance(r, Recognizer) and r.head is not None else None)
             for r in self.rest
         )
+
+    def scan_remembered(self, text: str) -> list[Finding]:
+        """`scan`, remembering the findings of the last `REMEMBERED` long texts. Chat clients
+        send the whole conversation again on every turn, so most of a request's messages
+        were scanned already. Kept by a 128-bit BLAKE2 digest of the text: positions and
+        entity types only, never a value or the text. Do not change the list returned."""
+        if len(text) < REMEMBER_FROM:
+            return self.scan(text)
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        remembered = self._remembered
+        found = remembered.get(key)
+        if found is not None:
+            remembered.move_to_end(key)
+            return found
+        found = remembered[key] = self.scan(text)
+        if len(remembered) > REMEMBERED:
+            remembered.popitem(last=False)
+        return found
 
     def scan(self, text: str) -> list[Finding]:
         found: list[Finding] = []

@@ -152,7 +152,7 @@ class PIIPlugin:
 
     def _protect(self, call: Call, policy: Policy) -> None:
         config = self.config
-        scan = policy.scanner.scan
+        scan = policy.scanner.scan_remembered
         found: list[tuple[Any, Any, str, list[Finding]]] = []
         for container, key in request_slots(
             call.endpoint,

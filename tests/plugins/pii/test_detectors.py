@@ -221,3 +221,32 @@ def test_a_value_after_the_last_digit_is_still_found():
     assert found(text) == [("IBAN", "DE89 3704 0044 0532 0130 00")]
     key = "Zx9" + "QwErTyUiOpAsDfGhJkLzXcVbNmQwErTy"
     assert found(f"a 1 b {key} end") == [("SECRET", key)]
+
+
+def test_long_texts_findings_are_remembered_by_digest(monkeypatch):
+    """A conversation's earlier messages come back every turn: their findings are looked up
+    (by a digest, holding no text or value), not scanned again; short texts are scanned."""
+    from litegate.plugins.pii import detectors
+
+    scans = []
+
+    class Counting(Scanner):
+        def scan(self, text):
+            scans.append(text)
+            return super().scan(text)
+
+    scanner = Counting(builtin_recognizers(BUILTIN_ENTITIES))
+    long_text = "Please write to ann@example.test about the invoice. " * 8
+    first = scanner.scan_remembered(long_text)
+    again = scanner.scan_remembered(long_text)
+    assert next(long_text[f.start : f.end] for f in again) == "ann@example.test"
+    assert again == first and len(scans) == 1
+    assert scanner.scan_remembered(long_text + " ") == first and len(scans) == 2  # other text
+    scanner.scan_remembered("short: bob@example.test")
+    scanner.scan_remembered("short: bob@example.test")
+    assert len(scans) == 4  # never remembered
+    assert all(b"ann@" not in key for key in scanner._remembered)
+    monkeypatch.setattr(detectors, "REMEMBERED", 2)
+    for n in range(5):
+        scanner.scan_remembered(long_text + "!" * n)
+    assert len(scanner._remembered) == 2
