@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from typing import Any
 
 from ._sqlite_file import SqliteFile
 
@@ -38,13 +39,8 @@ class CounterTable:
     def get(self, key: str) -> tuple[bool, Number | None]:
         """``(has a row, its live value)``: a row that expired is ``(True, None)``, and then
         the key is missing everywhere."""
-        row = self.file.one("SELECT value, expires FROM counters WHERE key = ?", (key,))
-        if row is None:
-            return False, None
-        value, expires = row
-        if expires is not None and expires <= time.time():  # type: ignore[operator]
-            return True, None
-        return True, value  # type: ignore[return-value]
+        found, value, _ = _live(self.file.one(_SELECT, (key,)), time.time())
+        return found, value
 
     def add_to_live(
         self, key: str, amount: Number, now: float, expires: float | None, ceiling: float | None
@@ -76,13 +72,7 @@ class CounterTable:
         db: sqlite3.Connection, key: str, now: float
     ) -> tuple[bool, Number | None, float | None]:
         """``(has a row, live value, its expiry)``."""
-        row = db.execute("SELECT value, expires FROM counters WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return False, None, None
-        value, expires = row
-        if expires is not None and expires <= now:
-            return True, None, None
-        return True, value, expires
+        return _live(db.execute(_SELECT, (key,)).fetchone(), now)
 
     def store(self, db: sqlite3.Connection, key: str, value: Number, expires: float | None) -> None:
         db.execute(
@@ -95,3 +85,16 @@ class CounterTable:
     def remove(db: sqlite3.Connection, key: str) -> bool:
         """Delete `key`'s row; whether there was one."""
         return db.execute("DELETE FROM counters WHERE key = ?", (key,)).rowcount > 0
+
+
+_SELECT = "SELECT value, expires FROM counters WHERE key = ?"
+
+
+def _live(row: Any, now: float) -> tuple[bool, Number | None, float | None]:
+    """``(has a row, live value, its expiry)`` of a `_SELECT` row: an expired one has none."""
+    if row is None:
+        return False, None, None
+    value, expires = row
+    if expires is not None and expires <= now:
+        return True, None, None
+    return True, value, expires

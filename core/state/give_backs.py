@@ -17,7 +17,6 @@ adjustments) are written at once by the plugin, as before.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -28,6 +27,15 @@ log = logging.getLogger("litegate.state")
 
 #: Writes a key's gathered amount (a negative number) to the store.
 Apply = Callable[[float], Awaitable[object]]
+
+
+class _Pending:
+    __slots__ = ("amount", "apply", "since")
+
+    def __init__(self, amount: float, apply: Apply, since: float) -> None:
+        self.amount = amount
+        self.apply = apply
+        self.since = since
 
 
 class GiveBacks:
@@ -42,9 +50,8 @@ class GiveBacks:
         self.max_age = max_age
         self.timeout = timeout
         self._clock = clock
-        # key -> [amount so far, how to write it]; insertion order is age order.
-        self._pending: dict[str, list] = {}
-        self._since: collections.deque[tuple[float, str]] = collections.deque()
+        # Insertion order is age order: the first entry is the next one due.
+        self._pending: dict[str, _Pending] = {}
         self._task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
@@ -56,18 +63,17 @@ class GiveBacks:
     def amount(self, key: str) -> float:
         """What is gathered for `key` and not written yet (0 or negative)."""
         entry = self._pending.get(key)
-        return entry[0] if entry is not None else 0.0
+        return entry.amount if entry is not None else 0.0
 
     def add(self, key: str, amount: float, apply: Apply) -> None:
         """Gather `amount` (< 0) for `key`; `apply(total)` writes the total later. A key's
         latest `apply` is the one used (its limit or expiry may have changed)."""
         entry = self._pending.get(key)
         if entry is None:
-            self._pending[key] = [amount, apply]
-            self._since.append((self._clock(), key))
+            self._pending[key] = _Pending(amount, apply, self._clock())
         else:
-            entry[0] += amount
-            entry[1] = apply
+            entry.amount += amount
+            entry.apply = apply
         loop = asyncio.get_running_loop()
         task = self._task
         if task is None or task.done() or task.get_loop() is not loop:  # (a new event loop)
@@ -77,9 +83,9 @@ class GiveBacks:
         """Write what is gathered for `keys` (every key when None) now."""
         chosen = list(self._pending) if keys is None else [k for k in keys if k in self._pending]
         for key in chosen:
-            amount, apply = self._pending.pop(key)
-            if amount:
-                await apply(amount)
+            entry = self._pending.pop(key)
+            if entry.amount:
+                await entry.apply(entry.amount)
 
     async def aclose(self) -> None:
         """Write everything (at shutdown) and stop the timer."""
@@ -92,15 +98,12 @@ class GiveBacks:
             log.warning("give-backs not written at shutdown: %s", exc)
 
     async def _write_when_due(self) -> None:
-        while self._since:
-            since, key = self._since[0]
-            wait = since + self.max_age - self._clock()
+        while self._pending:
+            key, entry = next(iter(self._pending.items()))
+            wait = entry.since + self.max_age - self._clock()
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
-            self._since.popleft()
-            if key not in self._pending:
-                continue  # flushed meanwhile
             try:
                 async with asyncio.timeout(self.timeout):
                     await self.flush((key,))

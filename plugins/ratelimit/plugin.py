@@ -90,8 +90,7 @@ class RateLimitPlugin:
         if isinstance(result, Refusal):
             raise _refused(result)
         call.stash[_TAKEN] = (result, state)
-        owed = self.give_backs if state is not self.store.local else None
-        call.response_headers.update(_headers(result, owed))
+        call.response_headers.update(_headers(result, self._give_backs_on(state)))
 
     @hookimpl
     async def on_success(self, call: Call) -> None:
@@ -115,13 +114,16 @@ class RateLimitPlugin:
         if not taken.slots and (actual == taken.estimate or not taken.token_windows):
             return  # nothing to give back or settle
 
-        # Give-backs wait only for the shared store (the local fallback is in memory).
-        give_backs = self.give_backs if state is not self.store.local else None
+        give_backs = self._give_backs_on(state)
 
         async def settle(on: State) -> None:
             await limits.settle(on, taken, actual, give_backs)
 
         await self.store.settle(state, settle)
+
+    def _give_backs_on(self, state: State) -> GiveBacks | None:
+        """Give-backs wait only for the shared store (the local fallback is in memory)."""
+        return self.give_backs if state is not self.store.local else None
 
     def _owed(self, rules: list[Rule]) -> bool:
         give_backs = self.give_backs
