@@ -63,13 +63,13 @@ class Vault:
         entity is in `redacted`. Findings are sorted and do not overlap."""
         parts: list[str] = []
         last = 0
-        for finding in findings:
-            parts.append(text[last : finding.start])
-            if finding.entity in redacted:
-                parts.append(f"<{finding.entity}>")
+        for entity, start, end in findings:
+            parts.append(text[last:start])
+            if entity in redacted:
+                parts.append(f"<{entity}>")
             else:
-                parts.append(self.placeholder(finding.entity, text[finding.start : finding.end]))
-            last = finding.end
+                parts.append(self.placeholder(entity, text[start:end]))
+            last = end
         parts.append(text[last:])
         return "".join(parts)
 

@@ -153,7 +153,10 @@ class PIIPlugin:
     def _protect(self, call: Call, policy: Policy) -> None:
         config = self.config
         scan = policy.scanner.scan_remembered
-        found: list[tuple[Any, Any, str, list[Finding]]] = []
+        # (container, key, text, findings) of each text with something in it.
+        hits: list[tuple[Any, Any, str, list[Finding]]] = []
+        # Texts with a "<": no placeholder may equal what they already hold.
+        marked: list[str] = []
         for container, key in request_slots(
             call.endpoint,
             call.request,
@@ -161,33 +164,34 @@ class PIIPlugin:
             embeddings=config.embeddings,
         ):
             text = container[key]
+            if "<" in text:
+                marked.append(text)
             findings = scan(text)
-            found.append((container, key, text, findings))
-        if not any(findings for *_, findings in found):
+            if findings:
+                hits.append((container, key, text, findings))
+        if not hits:
             return
         counts: dict[str, int] = {}
-        for *_, findings in found:
-            for finding in findings:
-                counts[finding.entity] = counts.get(finding.entity, 0) + 1
+        for *_, findings in hits:
+            for entity, _, _ in findings:
+                counts[entity] = counts.get(entity, 0) + 1
         call.stash[FOUND] = counts
         call.log_fields["pii"] = counts  # types and counts only, never values
-        blocked = sorted(policy.blocked.intersection(counts))
+        blocked = policy.blocked.intersection(counts)
         if blocked:
             # The request may still be logged (with include_messages): leave nothing in it.
-            for container, key, text, findings in found:
-                if findings:
-                    container[key] = redact(text, findings)
+            for container, key, text, findings in hits:
+                container[key] = redact(text, findings)
             raise GatewayError(
                 400,
                 "The request contains data this gateway does not forward: "
-                f"{', '.join(blocked)}. Remove it and try again.",
+                f"{', '.join(sorted(blocked))}. Remove it and try again.",
                 code="pii_detected",
             )
         vault = Vault()
-        vault.reserve(text for _, _, text, _ in found)
-        for container, key, text, findings in found:
-            if findings:
-                container[key] = vault.mask(text, findings, policy.redacted)
+        vault.reserve(marked)
+        for container, key, text, findings in hits:
+            container[key] = vault.mask(text, findings, policy.redacted)
         if vault:
             call.stash[VAULT] = vault
 

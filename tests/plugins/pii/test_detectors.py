@@ -177,7 +177,9 @@ def test_phone_without_phonenumbers_is_a_clear_config_error(monkeypatch):
 # a scanner without them finds exactly the same values.
 _PLAIN = Scanner(
     [
-        attrs.evolve(r, head=None, gate=None, min_digits=0, cluster_needs=None)
+        attrs.evolve(
+            r, head=None, gate=None, anchor=None, starts_with=None, min_digits=0, cluster_needs=None
+        )
         for r in builtin_recognizers(BUILTIN_ENTITIES)
     ]
 )
@@ -204,8 +206,22 @@ _PIECES = [
     "jane@example.com",
     "AB12",
     "٣٤",  # digits that are not ASCII
+    # Around the anchors (a literal is looked for only next to its rarest character):
+    "rk_live_" + "a1B2" * 5,
+    "AKIA" + "A1B2" * 4,
+    "AIza" + "a1B2" * 9,
+    "glpat-" + "a1B2" * 6,
+    "https://ann:s3cret@db.example",
+    "eyJhbGciOiJI.eyJzdWIiOiIx.abcdefgh1",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+    "--_--_",
+    # Random tokens at the entropy check's edges: 30 characters and "==", one digit at
+    # the 15th or 16th place.
+    "aK3mP9xR2vL7nQ4wT8yB1cF6hJ0dG5==",
+    "aKmPxRvLnQwTyBc7FhJdGsEuIoYtWzX",
+    "aKmPxRvLnQwTyB7cFhJdGsEuIoYtWzX",
 ]
-_FILLER = st.text(alphabet=st.sampled_from(list("aZ 9_-:.@/=+\n")), max_size=8)
+_FILLER = st.text(alphabet=st.sampled_from(list("aZ 9_-:.@/=+\nKSJz")), max_size=8)
 
 
 @settings(max_examples=500, deadline=None)
@@ -213,6 +229,27 @@ _FILLER = st.text(alphabet=st.sampled_from(list("aZ 9_-:.@/=+\n")), max_size=8)
 @example("123 45 678٣٤")  # the SSN's last digit is past the last ASCII one
 def test_head_and_gate_shortcuts_find_the_same_values(text):
     assert SCANNER.scan(text) == _PLAIN.scan(text)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "aK3mP9xR2vL7nQ4wT8yB1cF6hJ0dG5==",  # 30 token characters and padding
+        "aKmPxRvLnQwTyB7cFhJdGsEuIoYtWz==",  # and the only digit 15th: 15 after it
+        "aKmPxRvLnQwTyBc7FhJdGsEuIoYtWz==",  # and the only digit 16th: 15 before it
+        "aKmPxRvLnQwTyBcD7FhJdGsEuIoYtWzXq",  # the only digit 16th
+        "aKmPxRvLnQwTyBcD" + "FhJdGsEuIoYtWzX7",  # the only digit last
+    ],
+)
+def test_random_keys_are_found_wherever_their_digits_are(key):
+    assert found(f"the key {key} is set; 12 34 5") == [("SECRET", key)]
+
+
+def test_a_literal_after_many_anchor_characters_is_still_found():
+    # "-" appears often before the key: past a few, one substring search finds the literal.
+    key = "sk-proj-" + "Ab1" * 8
+    assert found("- a - b - c - d - e - f " + key) == [("SECRET", key)]
+    assert found("- a - b - c - d - e - f, no key here") == []
 
 
 def test_a_value_after_the_last_digit_is_still_found():
