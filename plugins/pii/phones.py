@@ -123,7 +123,10 @@ class _Region:
         """`_number_type_helper(number, metadata) != UNKNOWN`."""
         if not self.general_desc.matches(number):
             return False
-        return any(desc.matches(number) for desc in self.types)
+        for desc in self.types:  # noqa: SIM110 - a loop: no generator made per number
+            if desc.matches(number):
+                return True
+        return False
 
     def matches_general(self, number: str) -> bool:
         """`_match_national_number(number, general_desc, False)`."""
@@ -196,17 +199,8 @@ class PhoneCheck:
         self.fast_path = home is not None
 
     def __call__(self, value: str) -> bool:
-        digits = sum(map(str.isdigit, value))
-        if digits < 7 or digits > 15:
-            return False
-        if self._home is not None:
-            try:
-                return self._fast(value)
-            except _Refused:
-                return False
-            except _Undecided:
-                pass
-        return self._full(value)
+        verdict = self.fast(value)
+        return self.full(value) if verdict is None else verdict
 
     def full(self, value: str) -> bool:
         """The library's own verdict (what `__call__` must always agree with)."""
@@ -217,13 +211,16 @@ class PhoneCheck:
 
     def fast(self, value: str) -> bool | None:
         """The fast path's verdict, or None where it leaves the decision to the library."""
-        if self._home is None:
+        if self._home is None or not value.isascii():
             return None
-        digits = sum(map(str.isdigit, value))
-        if digits < 7 or digits > 15:
+        plus = value[:1] == "+"
+        digits = (value[1:] if plus else value).translate(_SEPARATORS)
+        if not digits.isdigit():
+            return None  # a "+" elsewhere, or characters the port does not cover
+        if not 7 <= len(digits) <= 15:
             return False
         try:
-            return self._fast(value)
+            return self._fast(plus, digits)
         except _Refused:
             return False
         except _Undecided:
@@ -246,13 +243,8 @@ class PhoneCheck:
 
     # -- the fast path: phonenumbers' steps, for ASCII digits and separators ---------------
 
-    def _fast(self, value: str) -> bool:
-        if not value.isascii():
-            raise _Undecided
-        plus = value[0] == "+"
-        digits = value[1:].translate(_SEPARATORS) if plus else value.translate(_SEPARATORS)
-        if not digits.isdigit():
-            raise _Undecided  # a "+" elsewhere, or characters the port does not cover
+    def _fast(self, plus: bool, digits: str) -> bool:
+        """`value`'s verdict from its leading "+" and its digits (ASCII, separators gone)."""
         home = self._home
         assert home is not None
         # `parse`: the calling code and the number after it.
