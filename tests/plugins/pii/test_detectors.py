@@ -260,10 +260,13 @@ def test_a_value_after_the_last_digit_is_still_found():
     assert found(f"a 1 b {key} end") == [("SECRET", key)]
 
 
-def test_long_texts_findings_are_remembered_by_digest(monkeypatch):
+@pytest.mark.parametrize("keyed", [True, False], ids=["string-hash", "sha256"])
+def test_long_texts_findings_are_remembered_by_digest(monkeypatch, keyed):
     """A conversation's earlier messages come back every turn: their findings are looked up
     (by a digest, holding no text or value), not scanned again; short texts are scanned."""
     from litegate.plugins.pii import detectors
+
+    monkeypatch.setattr(detectors, "KEYED_STRING_HASH", keyed)
 
     scans = []
 
@@ -282,8 +285,25 @@ def test_long_texts_findings_are_remembered_by_digest(monkeypatch):
     scanner.scan_remembered("short: bob@example.test")
     scanner.scan_remembered("short: bob@example.test")
     assert len(scans) == 4  # never remembered
-    assert all(b"ann@" not in key for key in scanner._remembered)
+    for key in scanner._remembered:  # a hash and a length, or a digest: never text
+        assert isinstance(key, bytes) if not keyed else all(isinstance(p, int) for p in key)
     monkeypatch.setattr(detectors, "REMEMBERED", 2)
     for n in range(5):
         scanner.scan_remembered(long_text + "!" * n)
     assert len(scanner._remembered) == 2
+
+
+@pytest.mark.parametrize(("seed", "keyed"), [(None, True), ("random", True), ("0", False)])
+def test_a_predictable_string_hash_is_not_trusted_to_remember_findings(seed, keyed):
+    """With a fixed PYTHONHASHSEED anyone can compute Python's string hash, and could make a
+    text whose remembered findings answer for another's: then findings go by SHA-256."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    if seed is not None:
+        env["PYTHONHASHSEED"] = seed
+    code = "from litegate.plugins.pii import detectors as d; print(d.KEYED_STRING_HASH)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == str(keyed), out.stderr
