@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["Slot", "request_slots"]
@@ -15,10 +14,12 @@ _CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "function"}
 
 def request_slots(
     endpoint: str, request: dict[str, Any], *, tool_results: bool, embeddings: bool
-) -> Iterator[Slot]:
+) -> list[Slot]:
     """Every text `request` sends upstream that PII rules apply to: chat messages (plain
     strings and text parts), assistant tool-call arguments, tool results (role ``tool``,
-    unless `tool_results` is off), a completion's prompt, an embeddings input."""
+    unless `tool_results` is off), a completion's prompt, an embeddings input. A list, built
+    in one function: it runs on every call, and generators nested in generators cost more."""
+    slots: list[Slot] = []
     messages = request.get("messages")
     if isinstance(messages, list):
         for message in messages:
@@ -29,32 +30,35 @@ def request_slots(
                 continue
             if role != "tool" and role not in _CHAT_ROLES:
                 continue
-            yield from _content_slots(message)
-            for call in message.get("tool_calls") or ():
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                    yield function, "arguments"
+            content = message.get("content")
+            if isinstance(content, str):
+                slots.append((message, "content"))
+            elif isinstance(content, list):
+                for part in content:
+                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                        slots.append((part, "text"))
+            calls = message.get("tool_calls")
+            if calls:
+                _tool_call_slots(calls, slots)
     if endpoint == "completions":
-        yield from _strings(request, "prompt")
+        _string_slots(request, "prompt", slots)
     elif endpoint == "embeddings" and embeddings:
-        yield from _strings(request, "input")
+        _string_slots(request, "input", slots)
+    return slots
 
 
-def _content_slots(message: dict[str, Any]) -> Iterator[Slot]:
-    content = message.get("content")
-    if isinstance(content, str):
-        yield message, "content"
-    elif isinstance(content, list):
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                yield part, "text"
+def _tool_call_slots(calls: Any, slots: list[Slot]) -> None:
+    for call in calls if isinstance(calls, list) else ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+            slots.append((function, "arguments"))
 
 
-def _strings(request: dict[str, Any], key: str) -> Iterator[Slot]:
+def _string_slots(request: dict[str, Any], key: str, slots: list[Slot]) -> None:
     value = request.get(key)
     if isinstance(value, str):
-        yield request, key
+        slots.append((request, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             if isinstance(item, str):
-                yield value, index
+                slots.append((value, index))
