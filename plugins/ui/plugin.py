@@ -505,6 +505,17 @@ class Views:
             return []
         return list(listing["data"])
 
+    async def _team_name(self, principal: Principal, team_id: str | None) -> str | None:
+        """The team's name, or None when there is none or the viewer may not read it (the
+        page then shows the id)."""
+        if not team_id:
+            return None
+        try:
+            team = await self.admin("get_team", principal, path={"team_id": team_id})
+        except GatewayError:
+            return None
+        return str(team["name"])
+
     async def create_key(self, page: Page) -> Response:
         body = _grants(page)
         for name in ("name", "team_id", "user_id"):
@@ -525,6 +536,7 @@ class Views:
             page,
             status,
             key=key,
+            team_name=await self._team_name(page.principal, key.get("team_id")),
             error=error,
             can_edit=allowed(page.principal, "update_key"),
             can_rotate=allowed(page.principal, "rotate_key"),

@@ -232,6 +232,19 @@ def test_teams_and_users(served: Served) -> None:
     listing = client.get("/ui/users").text
     assert "ann@example.test" in listing and "viewer" in listing
 
+    # A key of that team: its page names the team (and still shows the id).
+    keys = client.get("/ui/keys")
+    created = client.post(
+        "/ui/keys",
+        data={"csrf": csrf_of(keys.text), "name": "team-key", "team_id": team_id.group(1)},
+    )
+    assert created.status_code == 201
+    listing = client.get("/ui/keys").text
+    key_id = re.search(r'href="/ui/keys/([0-9a-f-]+)">team-key<', listing)
+    assert key_id
+    team = re.search(r'<dd id="team">(.*?)</dd>', client.get(f"/ui/keys/{key_id.group(1)}").text)
+    assert team and "platform" in team.group(1) and team_id.group(1) in team.group(1)
+
 
 def test_organizations_and_their_teams(served: Served) -> None:
     """An admin creates an organization (with a monthly budget), then a team in it; the
