@@ -1,7 +1,10 @@
-"""Shallow checks of request bodies: the right types at the top level and in messages.
+"""Shallow checks of request bodies: the right types at the top level and in messages,
+numbers within OpenAI's documented ranges, what each message role must carry.
 
 Deep validation of every field is the provider's job (and costs time on the hot path); we
-check what we rely on, so a wrong type is a 400 naming the field, never a 500 later.
+check what we rely on, so a wrong type is a 400 naming the field, never a 500 later, and
+what OpenAI itself refuses (``n: 0``, ``max_tokens: -1``, a user message without content),
+so a client gets the same 400 whichever provider the model maps to.
 """
 
 from __future__ import annotations
@@ -107,7 +110,30 @@ _REQUIRED = {
     "moderations": ("model", "input"),
     "rerank": ("model", "query", "documents"),
 }
+#: The ranges OpenAI's API reference gives, per endpoint: a value outside is a 400 here, the
+#: same whichever provider the model maps to (one that does not check would take it).
+_Range = tuple[float | None, float | None]
+_COMMON_RANGES: dict[str, _Range] = {
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "n": (1, 128),
+    "max_tokens": (1, None),
+    "max_completion_tokens": (1, None),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
+}
+_RANGES: dict[str, dict[str, _Range]] = {
+    "chat": {**_COMMON_RANGES, "top_logprobs": (0, 20)},
+    "completions": _COMMON_RANGES,
+    "embeddings": {"dimensions": (1, None)},
+    "images": {"n": (1, 10)},
+    "speech": {"speed": (0.25, 4)},
+    "transcriptions": {"temperature": (0, 1)},
+    "rerank": {"top_n": (1, None)},
+}
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+#: Roles whose messages must have content (an assistant's may instead call tools).
+_CONTENT_REQUIRED = frozenset({"system", "developer", "user", "tool"})
 _TYPE_NAMES = {
     str: "a string",
     bool: "a boolean",
@@ -125,18 +151,21 @@ def validate(endpoint: str, body: Any) -> None:
     schema = _SCHEMAS[endpoint]
     for name in _REQUIRED[endpoint]:
         if name not in body:
-            raise GatewayError(
-                400,
-                f"Missing required parameter: '{name}'.",
-                param=name,
-                code="missing_required_parameter",
-            )
+            raise _missing(name)
     for name, value in body.items():
         expected = schema.get(name)
         if expected is None or value is None:
             continue
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
             raise _wrong_type(name, value, expected)
+    ranges = _RANGES.get(endpoint)
+    if ranges:
+        for name, (low, high) in ranges.items():
+            value = body.get(name)
+            if value is not None and (
+                (low is not None and value < low) or (high is not None and value > high)
+            ):
+                raise _out_of_range(name, value, low, high)
     if endpoint == "chat":
         _validate_messages(body["messages"])
     elif endpoint == "rerank" and not body["documents"]:
@@ -145,11 +174,6 @@ def validate(endpoint: str, body: Any) -> None:
         )
     elif endpoint == "embeddings":
         _validate_embedding_input(body["input"])
-        dimensions = body.get("dimensions")
-        if dimensions is not None and dimensions < 1:
-            raise GatewayError(
-                400, "'dimensions' must be at least 1.", param="dimensions", code="invalid_value"
-            )
 
 
 def _validate_messages(messages: list[Any]) -> None:
@@ -178,6 +202,41 @@ def _validate_messages(messages: list[Any]) -> None:
             _validate_parts(content, f"{where}.content")
         elif content is not None and not isinstance(content, str):
             raise _wrong_type(f"{where}.content", content, (str, list))
+        elif content is None and (
+            role in _CONTENT_REQUIRED or (role == "assistant" and not _calls_something(message))
+        ):
+            raise _missing(f"{where}.content")
+        if role == "tool" and not isinstance(message.get("tool_call_id"), str):
+            if message.get("tool_call_id") is None:
+                raise _missing(f"{where}.tool_call_id")
+            raise _wrong_type(f"{where}.tool_call_id", message["tool_call_id"], (str,))
+
+
+def _calls_something(message: dict[str, Any]) -> bool:
+    """An assistant message without content must call a tool (or carry audio)."""
+    return bool(message.get("tool_calls") or message.get("function_call") or message.get("audio"))
+
+
+def _missing(name: str) -> GatewayError:
+    return GatewayError(
+        400, f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter"
+    )
+
+
+def _out_of_range(name: str, value: float, low: float | None, high: float | None) -> GatewayError:
+    """OpenAI's wording and codes: integer_below_min_value, decimal_above_max_value, ..."""
+    kind = "integer" if isinstance(value, int) else "decimal"
+    below = low is not None and value < low
+    bound = low if below else high
+    side = "below minimum" if below else "above maximum"
+    shown = f"{bound:g}" if isinstance(bound, float) else str(bound)
+    return GatewayError(
+        400,
+        f"Invalid '{name}': {kind} {side} value. Expected a value "
+        f"{'>=' if below else '<='} {shown}, but got {value!r} instead.",
+        param=name,
+        code=f"{kind}_{'below_min' if below else 'above_max'}_value",
+    )
 
 
 def _validate_parts(parts: list[Any], where: str) -> None:

@@ -172,6 +172,28 @@ def test_bad_request_names_the_field(client):
 
 
 @pytest.mark.parametrize(
+    ("extra", "param", "code"),
+    [
+        ({"n": 0}, "n", "integer_below_min_value"),
+        ({"max_tokens": -1}, "max_tokens", "integer_below_min_value"),
+        ({"temperature": 3}, "temperature", "integer_above_max_value"),
+    ],
+)
+def test_values_out_of_range_are_refused_before_the_provider(client, extra, param, code):
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "x"}], **extra
+        )
+    assert (raised.value.param, raised.value.code) == (param, code)
+
+
+def test_a_user_message_without_content_is_refused(client):
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model="gpt-test", messages=[{"role": "user"}])  # type: ignore[typeddict-item]
+    assert raised.value.param == "messages[0].content"
+
+
+@pytest.mark.parametrize(
     ("status", "exception"),
     [
         (400, openai.BadRequestError),
