@@ -150,7 +150,7 @@ def validate(endpoint: str, body: Any) -> None:
         raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json")
     schema = _SCHEMAS[endpoint]
     for name in _REQUIRED[endpoint]:
-        if name not in body:
+        if body.get(name) is None:
             raise _missing(name)
     for name, value in body.items():
         expected = schema.get(name)
@@ -174,6 +174,15 @@ def validate(endpoint: str, body: Any) -> None:
         )
     elif endpoint == "embeddings":
         _validate_embedding_input(body["input"])
+        encoding = body.get("encoding_format")
+        if encoding is not None and encoding not in ("float", "base64"):
+            raise GatewayError(
+                400,
+                f"Invalid value for 'encoding_format': expected 'float' or 'base64', got "
+                f"{_short(encoding)}.",
+                param="encoding_format",
+                code="invalid_value",
+            )
 
 
 def _validate_messages(messages: list[Any]) -> None:

@@ -28,6 +28,7 @@ def to_openai_request(body: Any) -> dict[str, Any]:
     for name, expected in (("model", str), ("max_tokens", int), ("messages", list)):
         if not isinstance(body.get(name), expected) or isinstance(body.get(name), bool):
             raise invalid(name, "is required" if name not in body else "has the wrong type")
+    _check_ranges(body)
     thinking = body.get("thinking")
     keep_thinking = isinstance(thinking, dict) and thinking.get("type") != "disabled"
     messages: list[dict[str, Any]] = []
@@ -84,6 +85,25 @@ def to_openai_request(body: Any) -> dict[str, Any]:
     return request
 
 
+#: Anthropic's ranges, checked here under Anthropic's names (the OpenAI request they become
+#: is checked again, under OpenAI's: its temperature goes to 2).
+_RANGES = (("temperature", 0.0, 1.0), ("top_p", 0.0, 1.0), ("top_k", 0, None))
+
+
+def _check_ranges(body: dict[str, Any]) -> None:
+    if body["max_tokens"] < 1:
+        raise invalid("max_tokens", f"must be at least 1, got {body['max_tokens']}")
+    for name, low, high in _RANGES:
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise invalid(name, "must be a number")
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low}"
+            raise invalid(name, f"must be {bounds}, got {value}")
+
+
 def _openai_text(content: Any, where: str) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
@@ -126,6 +146,8 @@ def _openai_messages(
         return
     if not isinstance(content, list):
         raise invalid(f"{where}.content", "must be a string or an array of content blocks")
+    if not content and role == "user":  # (an assistant's may be empty: a prefill)
+        raise invalid(f"{where}.content", "must not be empty")
     if role == "assistant":
         out.append(_openai_assistant(content, where, keep_thinking))
         return

@@ -10,6 +10,8 @@ OK = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
     ("change", "param", "code"),
     [
         ({"model": 5}, "model", "invalid_type"),
+        ({"model": None}, "model", "missing_required_parameter"),
+        ({"messages": None}, "messages", "missing_required_parameter"),
         ({"stream": "yes"}, "stream", "invalid_type"),
         ({"max_tokens": 1.5}, "max_tokens", "invalid_type"),
         ({"temperature": True}, "temperature", "invalid_type"),
@@ -58,6 +60,7 @@ def test_content_parts(content, param):
         ({"input": [{"a": 1}]}, "input[0]"),
         ({"input": [[]]}, "input[0]"),
         ({"input": "x", "dimensions": 0}, "dimensions"),
+        ({"input": "x", "encoding_format": "hex"}, "encoding_format"),
     ],
 )
 def test_embedding_inputs(body, param):

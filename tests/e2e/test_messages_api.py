@@ -118,6 +118,23 @@ def test_error_shapes(url):
     assert _error(_post(url, {**good, "model": "error-529"})) == (503, "overloaded_error")
 
 
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"max_tokens": 0}, "'max_tokens'"),
+        ({"temperature": 1.5}, "'temperature'"),  # Anthropic's goes to 1 (OpenAI's to 2)
+        ({"top_p": -0.1}, "'top_p'"),
+        ({"top_k": -1}, "'top_k'"),
+        ({"messages": [{"role": "user", "content": []}]}, "'messages[0].content'"),
+    ],
+)
+def test_values_anthropic_refuses_are_400s_under_anthropics_names(url, change, named):
+    good = {"model": "claude", "max_tokens": 10, "messages": [HELLO]}
+    response = _post(url, {**good, **change})
+    assert _error(response) == (400, "invalid_request_error")
+    assert named in response.json()["error"]["message"]
+
+
 def test_error_after_the_stream_started(url):
     body = {"model": "stream-error", "max_tokens": 10, "stream": True, "messages": [HELLO]}
     response = _post(url, body)
