@@ -131,6 +131,7 @@ _RANGES: dict[str, dict[str, _Range]] = {
     "transcriptions": {"temperature": (0, 1)},
     "rerank": {"top_n": (1, None)},
 }
+_NO_RANGES: dict[str, _Range] = {}
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 #: Roles whose messages must have content (an assistant's may instead call tools).
 _CONTENT_REQUIRED = frozenset({"system", "developer", "user", "tool"})
@@ -152,19 +153,17 @@ def validate(endpoint: str, body: Any) -> None:
     for name in _REQUIRED[endpoint]:
         if body.get(name) is None:
             raise _missing(name)
+    ranges = _RANGES.get(endpoint, _NO_RANGES)
     for name, value in body.items():
         expected = schema.get(name)
         if expected is None or value is None:
             continue
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
             raise _wrong_type(name, value, expected)
-    ranges = _RANGES.get(endpoint)
-    if ranges:
-        for name, (low, high) in ranges.items():
-            value = body.get(name)
-            if value is not None and (
-                (low is not None and value < low) or (high is not None and value > high)
-            ):
+        bounds = ranges.get(name)
+        if bounds is not None:
+            low, high = bounds
+            if (low is not None and value < low) or (high is not None and value > high):
                 raise _out_of_range(name, value, low, high)
     if endpoint == "chat":
         _validate_messages(body["messages"])
