@@ -9,7 +9,7 @@ so a client gets the same 400 whichever provider the model maps to.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from .errors import GatewayError
 from .multipart import UploadedFile
@@ -163,8 +163,9 @@ def validate(endpoint: str, body: Any) -> None:
         bounds = ranges.get(name)
         if bounds is not None:
             low, high = bounds
-            if (low is not None and value < low) or (high is not None and value > high):
-                raise _out_of_range(name, value, low, high)
+            number = cast(float, value)  # a number: ranges are only on numeric fields
+            if (low is not None and number < low) or (high is not None and number > high):
+                raise _out_of_range(name, number, low, high)
     if endpoint == "chat":
         _validate_messages(body["messages"])
     elif endpoint == "rerank" and not body["documents"]:
