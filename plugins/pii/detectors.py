@@ -111,6 +111,9 @@ class Recognizer:
     #: holds `cluster_needs`: a cluster without them is passed over.
     min_digits: int = 0
     cluster_needs: str | None = None
+    #: With `digits`: search the pattern once before calling `find` (worth it when most
+    #: clusters hold no match: an SSN's shape; not a phone number's, which most fit).
+    probe: bool = True
     #: A pattern every match starts with, whose own match ends at or before a digit of
     #: the match: `find` then looks for matches only where it matches before the text's
     #: last digit (`last_digit`), instead of searching on to the end of the text.
@@ -479,6 +482,7 @@ def builtin_recognizers(
                     boundary="_+-.",
                     digits=True,
                     min_digits=7,  # the check's own minimum
+                    probe=False,
                 )
             )
     return made
@@ -554,9 +558,9 @@ class Scanner:
         self.rest = tuple(r for r in recognizers if not r.digits)
         self.digit_led = tuple(r for r in recognizers if r.digits)
         #: Each digit-led finder with the digits and the substring a cluster must have, and
-        #: its pattern's search (a cheap first look, in C).
+        #: its pattern's search (a cheap first look, in C) unless it matches most clusters.
         self.digit_led_rules = tuple(
-            (r, r.min_digits, r.cluster_needs, r.pattern.search)
+            (r, r.min_digits, r.cluster_needs, r.pattern.search if r.probe else None)
             if isinstance(r, Recognizer)
             else (r, 0, None, None)
             for r in self.digit_led
