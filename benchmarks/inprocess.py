@@ -1,0 +1,160 @@
+"""A chain's CPU per call against the default chain's, in one process: ``python -m
+benchmarks.inprocess --chain benchmarks/chains/pii.toml --scenario chat-2k-fresh``.
+
+`run.py` measures whole servers over HTTP, which is what users get, but on a shared host one
+repeat's ratio scatters by ±0.1-0.15. This tool judges a plugin's own cost: two Gateways
+(the default chain -- auth and logging, as `run.py`'s ``litegate`` target -- and the chain
+file's) in this process, calling the fake upstream (a separate process) through
+`Gateway.run`, in interleaved batches, with ``time.process_time`` around each batch. Host
+noise then moves both sides of a ratio alike. It leaves out HTTP parsing, so its ratios are
+larger than the server's (for `chat-2k` the server's excess is ~0.6x this one's); use it to
+compare versions of a plugin, `run.py` for the issues' figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .load import ALL_SCENARIOS, MASTER_KEY, Scenario
+from .run import LITEGATE_CONFIG, OUT, ROOT, _child_env, _free_port, chain_config, chain_setup
+
+#: Calls through each gateway before measuring (pools, caches, the specializing interpreter).
+WARMUP_CALLS = 500
+#: The scenarios' paths and the pipeline endpoints they are.
+ENDPOINTS = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/embeddings": "embeddings",
+}
+
+
+async def compare(
+    chain: Path, scenario: Scenario, calls: int, batch: int, upstream: str
+) -> dict[str, Any]:
+    """Run `calls` calls through each gateway in interleaved batches of `batch`; returns the
+    CPU microseconds per call of each and the median of the per-batch ratios."""
+    from litegate import Gateway
+
+    scratch = Path(tempfile.mkdtemp(prefix="inprocess-", dir=OUT))
+    fields = {
+        "port": _free_port(),
+        "log": scratch / "base-access.log",
+        "db": scratch / "base.db",
+        "key": MASTER_KEY,
+        "upstream": upstream,
+        "chat": f'provider = "openai"\napi_base = "{upstream}/v1"\napi_key = "sk-upstream"',
+    }
+    base_config = scratch / "base.toml"
+    base_config.write_text(LITEGATE_CONFIG.format(**fields))
+    chain_file = scratch / "chain.toml"
+    chain_file.write_text(
+        chain_config(chain, "inprocess-chain", {**fields, "db": scratch / "c.db"})
+    )
+    chain_setup(chain, chain_file)
+    gateways = {"base": Gateway.from_config(base_config), "chain": Gateway.from_config(chain_file)}
+    for gateway in gateways.values():
+        await gateway.start()
+    total = WARMUP_CALLS + calls
+    bodies = [orjson.dumps(b) for b in scenario.variants(total)] if scenario.variants else []
+    if not bodies:
+        bodies = [orjson.dumps(scenario.body)] * total
+    endpoint = ENDPOINTS[scenario.path]
+    headers = {"authorization": f"Bearer {MASTER_KEY}"}
+
+    async def one(gateway: Any, raw: bytes) -> None:
+        run = await gateway.run(gateway.new_call(endpoint, orjson.loads(raw), headers=headers))
+        if run.stream is not None:
+            async for _ in run.stream.chunks:
+                pass
+        await run.finish()
+
+    for raw in bodies[:WARMUP_CALLS]:
+        for gateway in gateways.values():
+            await one(gateway, raw)
+    # As the server does after start-up (litegate.asgi._tune_gc): start-up objects frozen,
+    # fewer young collections.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, *gc.get_threshold()[1:])
+    spent = {"base": 0.0, "chain": 0.0}
+    ratios = []
+    for start in range(WARMUP_CALLS, total, batch):
+        this = {}
+        for name, gateway in gateways.items():
+            began = time.process_time()
+            for raw in bodies[start : start + batch]:
+                await one(gateway, raw)
+            this[name] = time.process_time() - began
+            spent[name] += this[name]
+        if this["base"] > 0:
+            ratios.append(this["chain"] / this["base"])
+    for gateway in gateways.values():
+        await gateway.aclose()
+    return {
+        "base_us": spent["base"] / calls * 1e6,
+        "chain_us": spent["chain"] / calls * 1e6,
+        "median_ratio": statistics.median(ratios),
+        "batches": len(ratios),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chain", type=Path, required=True, help="benchmarks/chains/*.toml")
+    parser.add_argument(
+        "--scenario", default="chat-2k-fresh", choices=[s.name for s in ALL_SCENARIOS]
+    )
+    parser.add_argument("--calls", type=int, default=8000, help="measured calls per chain")
+    parser.add_argument("--batch", type=int, default=250, help="calls per interleaved batch")
+    args = parser.parse_args()
+    scenario = next(s for s in ALL_SCENARIOS if s.name == args.scenario)
+    OUT.mkdir(exist_ok=True)
+    port = _free_port()
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.upstream", "--port", str(port)],
+        cwd=ROOT,
+        env=_child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for(port)
+        result = asyncio.run(
+            compare(args.chain, scenario, args.calls, args.batch, f"http://127.0.0.1:{port}")
+        )
+    finally:
+        upstream.terminate()
+        upstream.wait(10)
+    print(
+        f"{args.scenario}: default chain {result['base_us']:.1f} us/call, "
+        f"{args.chain.stem} {result['chain_us']:.1f} us/call; CPU ÷ default chain: "
+        f"{result['chain_us'] / result['base_us']:.3f} overall, "
+        f"{result['median_ratio']:.3f} median of {result['batches']} batches"
+    )
+
+
+def _wait_for(port: int, timeout: float = 15.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"the fake upstream did not listen on port {port}")
+
+
+if __name__ == "__main__":
+    main()
