@@ -18,6 +18,7 @@ __all__ = ["PLACEHOLDER", "Vault", "redact"]
 
 #: What a placeholder looks like: ``<`` NAME ``_`` number ``>``; names have no digits.
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)_(\d{1,9})>")
+_NONE_RESERVED: frozenset[str] = frozenset()
 
 
 class Vault:
@@ -31,7 +32,8 @@ class Vault:
         #: (entity, original value) -> placeholder
         self.by_value: dict[tuple[str, str], str] = {}
         self._counters: dict[str, int] = {}
-        self._reserved: set[str] = set()
+        #: Placeholders the request's own text holds (most requests: none, no set made).
+        self._reserved: frozenset[str] | set[str] = _NONE_RESERVED
 
     def __bool__(self) -> bool:
         return bool(self.by_placeholder)
@@ -40,7 +42,9 @@ class Vault:
         """Never hand out a placeholder that already appears in these texts."""
         for text in texts:
             if "<" in text:
-                self._reserved.update(m.group(0) for m in PLACEHOLDER.finditer(text))
+                found = {m.group(0) for m in PLACEHOLDER.finditer(text)}
+                if found:
+                    self._reserved = found.union(self._reserved)
 
     def placeholder(self, entity: str, value: str) -> str:
         key = (entity, value)

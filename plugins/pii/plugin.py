@@ -172,12 +172,13 @@ class PIIPlugin:
         if not hits:
             return
         counts: dict[str, int] = {}
-        for *_, findings in hits:
-            for entity, _, _ in findings:
+        for hit in hits:
+            for finding in hit[3]:
+                entity = finding[0]
                 counts[entity] = counts.get(entity, 0) + 1
         call.stash[FOUND] = counts
         call.log_fields["pii"] = counts  # types and counts only, never values
-        blocked = policy.blocked.intersection(counts)
+        blocked = policy.blocked.intersection(counts) if policy.blocked else None
         if blocked:
             # The request may still be logged (with include_messages): leave nothing in it.
             for container, key, text, findings in hits:
@@ -189,10 +190,11 @@ class PIIPlugin:
                 code="pii_detected",
             )
         vault = Vault()
-        vault.reserve(marked)
+        if marked:
+            vault.reserve(marked)
         for container, key, text, findings in hits:
             container[key] = vault.mask(text, findings, policy.redacted)
-        if vault:
+        if vault.by_placeholder:  # (all redacted: nothing to put back)
             call.stash[VAULT] = vault
 
     # -- response side -------------------------------------------------------------------
