@@ -612,9 +612,9 @@ class Scanner:
         # are looked for only from a little before the first digit to a little after the
         # last, and not at all in a text without digits -- a regex pass costs far more.
         last = max(map(text.rfind, _DIGITS))
-        # With the digits appended every digit is "found" (a 2 KB copy costs less than
-        # skipping the -1s in Python).
-        first = min(map((text + _DIGITS).find, _DIGITS)) if last >= 0 else -1
+        # With the digits appended every digit is "found" (a copy costs less than skipping
+        # the -1s in Python), and only up to the last digit is searched.
+        first = min(map((text[: last + 1] + _DIGITS).find, _DIGITS)) if last >= 0 else -1
         # `Recognizer.head` needs `\d` to mean the ASCII digits found above.
         bound = last if text.isascii() else -1
         starts = self._anchored_starts(text) if self.anchored else None
