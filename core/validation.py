@@ -222,8 +222,14 @@ def _validate_messages(messages: list[Any]) -> None:
 
 
 def _calls_something(message: dict[str, Any]) -> bool:
-    """An assistant message without content must call a tool (or carry audio)."""
-    return bool(message.get("tool_calls") or message.get("function_call") or message.get("audio"))
+    """An assistant message without content must call a tool, or carry audio or a refusal
+    (a model's refused answer, replayed in the conversation)."""
+    return bool(
+        message.get("tool_calls")
+        or message.get("function_call")
+        or message.get("audio")
+        or message.get("refusal")
+    )
 
 
 def _missing(name: str) -> GatewayError:

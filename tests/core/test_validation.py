@@ -151,7 +151,7 @@ def test_messages_without_what_their_role_needs_are_refused(message, param, code
     assert (raised.value.status, raised.value.param, raised.value.code) == (400, param, code)
 
 
-def test_an_assistant_message_may_only_call_tools():
+def test_an_assistant_message_may_only_call_tools_or_refuse():
     call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
     validate(
         "chat",
@@ -162,6 +162,8 @@ def test_an_assistant_message_may_only_call_tools():
                 {"role": "assistant", "content": None, "tool_calls": [call]},
                 {"role": "tool", "content": "42", "tool_call_id": "c1"},
                 {"role": "user", "content": ""},
+                {"role": "assistant", "content": None, "refusal": "I can't help with that."},
+                {"role": "user", "content": "ok"},
             ],
         },
     )
