@@ -27,7 +27,16 @@ from typing import Any
 import orjson
 
 from .load import ALL_SCENARIOS, MASTER_KEY, Scenario
-from .run import LITEGATE_CONFIG, OUT, ROOT, _child_env, _free_port, chain_config, chain_setup
+from .run import (
+    CHAT_DEPLOYMENTS,
+    LITEGATE_CONFIG,
+    OUT,
+    ROOT,
+    _child_env,
+    _free_port,
+    chain_config,
+    chain_setup,
+)
 
 #: Calls through each gateway before measuring (pools, caches, the specializing interpreter).
 WARMUP_CALLS = 500
@@ -46,14 +55,14 @@ async def compare(
     CPU microseconds per call of each and the median of the per-batch ratios."""
     from litegate import Gateway
 
-    scratch = Path(tempfile.mkdtemp(prefix="inprocess-", dir=OUT))
+    scratch = Path(tempfile.mkdtemp(prefix="inprocess-", dir=OUT))  # under out/, ignored
     fields = {
         "port": _free_port(),
         "log": scratch / "base-access.log",
         "db": scratch / "base.db",
         "key": MASTER_KEY,
         "upstream": upstream,
-        "chat": f'provider = "openai"\napi_base = "{upstream}/v1"\napi_key = "sk-upstream"',
+        "chat": CHAT_DEPLOYMENTS["openai"].format(upstream=upstream),
     }
     base_config = scratch / "base.toml"
     base_config.write_text(LITEGATE_CONFIG.format(**fields))

@@ -212,7 +212,8 @@ def _validate_messages(messages: list[Any]) -> None:
         elif content is not None and not isinstance(content, str):
             raise _wrong_type(f"{where}.content", content, (str, list))
         elif content is None and (
-            role in _CONTENT_REQUIRED or (role == "assistant" and not _calls_something(message))
+            role in _CONTENT_REQUIRED
+            or (role == "assistant" and not _stands_without_content(message))
         ):
             raise _missing(f"{where}.content")
         if role == "tool" and not isinstance(message.get("tool_call_id"), str):
@@ -221,7 +222,7 @@ def _validate_messages(messages: list[Any]) -> None:
             raise _wrong_type(f"{where}.tool_call_id", message["tool_call_id"], (str,))
 
 
-def _calls_something(message: dict[str, Any]) -> bool:
+def _stands_without_content(message: dict[str, Any]) -> bool:
     """An assistant message without content must call a tool, or carry audio or a refusal
     (a model's refused answer, replayed in the conversation)."""
     return bool(

@@ -348,12 +348,16 @@ SECRET_PREFIXES = (
 )
 # A random key has digits: the pattern starts at a token's first digit (prose has few) and
 # takes the rest of the token; the part before the digit is taken by walking back.
-_SECRET_ENTROPY = re.compile(r"\d[A-Za-z0-9+/_\-]*={0,2}")
+_TOKEN_CLASS = r"[A-Za-z0-9+/_\-]"
+_SECRET_ENTROPY = re.compile(r"\d" + _TOKEN_CLASS + "*={0,2}")
 # The check wants 32 characters, so the token before any "=" padding has at least 30: its
 # first digit has 15 token characters before it or 15 after. Digits in short tokens (prices,
 # dates, phone numbers) are passed over inside the regex engine, not one by one in Python.
 _LONG_TOKEN_AFTER = 15
-_LONG_TOKEN_DIGIT = re.compile(r"\d(?:(?<=[A-Za-z0-9+/_\-]{16})|(?=[A-Za-z0-9+/_\-]{15}))")
+_LONG_TOKEN_DIGIT = re.compile(
+    rf"\d(?:(?<={_TOKEN_CLASS}{{{_LONG_TOKEN_AFTER + 1}}})"  # 15 before it (and itself)
+    rf"|(?={_TOKEN_CLASS}{{{_LONG_TOKEN_AFTER}}}))"  # or 15 after it
+)
 _TOKEN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/_-"
 
 #: The built-in entity types, in the order they claim overlapping text.
@@ -428,7 +432,6 @@ def builtin_recognizers(
                 Recognizer(
                     entity,
                     _EMAIL,
-                    needs="@",
                     starts_with="@",
                     back_chars=_EMAIL_LOCAL,
                     back_max=64,
@@ -466,7 +469,6 @@ def builtin_recognizers(
                     entity,
                     _IPV6,
                     _ip_valid,
-                    gate=":",
                     starts_with=":",
                     boundary="_:.",
                     back_chars=_HEX,
@@ -565,13 +567,14 @@ class Scanner:
             else (r, 0, None, None)
             for r in self.digit_led
         )
-        #: Each other finder with its gate, its needs, itself again when it has a `head`
-        #: (searched only up to the text's last digit), and its place in `rest` when it has
-        #: an anchor (else -1): read once here, not once per text.
+        #: Each other finder with its gate (or the character its matches start with), its
+        #: needs, itself again when it has a `head` (searched only up to the text's last
+        #: digit), and its place in `rest` when it has an anchor (else -1): read once here,
+        #: not once per text.
         self.rest_rules = tuple(
             (
                 r,
-                r.gate,
+                r.gate or (r.starts_with if isinstance(r, Recognizer) else None),
                 r.needs,
                 r if isinstance(r, Recognizer) and r.head is not None else None,
                 index if _anchored(r) else -1,
