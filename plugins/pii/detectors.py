@@ -21,6 +21,8 @@ from typing import NamedTuple, Protocol
 
 import attrs
 
+from .phones import without_separators
+
 __all__ = [
     "BUILTIN_ENTITIES",
     "Finder",
@@ -534,7 +536,6 @@ def remember_key(text: str) -> object:
 
 #: Where digit-led values can be: a run of digits and separators, at least 7 long.
 _DIGIT_CLUSTER = re.compile(r"[+(\d][\d \-.()+]{5,}\d")
-_SEPARATORS = str.maketrans("", "", " -.()+")
 
 
 class Scanner:
@@ -655,7 +656,7 @@ class Scanner:
                 # One character more: the patterns' look-aheads see what follows.
                 start, end = cluster.start(), min(cluster.end() + 1, len(text))
                 run = text[start:end]  # with that character: it may be a digit of another script
-                digits = len(run.translate(_SEPARATORS))
+                digits = len(without_separators(run)) - run.count("+")
                 for recognizer, min_digits, needs, probe in self.digit_led_rules:
                     if digits < min_digits or (needs is not None and needs not in run):
                         continue

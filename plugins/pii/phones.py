@@ -20,10 +20,17 @@ import contextlib
 import re
 from typing import Any
 
-__all__ = ["TESTED_MAJOR_VERSIONS", "PhoneCheck"]
+__all__ = ["TESTED_MAJOR_VERSIONS", "PhoneCheck", "without_separators"]
 
-# What `parse` does with the characters the fast path allows: drop all but the digits.
-_SEPARATORS = str.maketrans("", "", " -.()")
+
+def without_separators(number: str) -> str:
+    """`number` without ``space - . ( )`` -- what `parse` does with the characters the fast
+    path allows. Five `str.replace` calls, each one pass in C, cost a third of
+    `str.translate`, which looks every character up in a dict."""
+    return (
+        number.replace(" ", "").replace("-", "").replace(".", "").replace("(", "").replace(")", "")
+    )
+
 
 #: `parse` refuses national numbers shorter or longer than these.
 _MIN_NSN, _MAX_NSN = 2, 17
@@ -195,6 +202,18 @@ class PhoneCheck:
             with contextlib.suppress(_Undecided):
                 home = self._region(self.home_code, region)
         self._home = home
+        # Calling codes form a prefix code (no code begins another), so a number that starts
+        # with the home code's digits has that code: `_calling_code`'s loop is not needed.
+        # Checked here against the metadata rather than assumed.
+        prefix = str(self.home_code)
+        shorter = (int(prefix[:size]) for size in range(1, len(prefix)))
+        self._home_prefix = (
+            prefix
+            if home is not None
+            and prefix[0] != "0"
+            and not any(s in self._regions_for_code for s in shorter)
+            else None
+        )
         #: Whether the fast path is on (off: every candidate goes to the library).
         self.fast_path = home is not None
 
@@ -214,7 +233,7 @@ class PhoneCheck:
         if self._home is None or not value.isascii():
             return None
         plus = value[:1] == "+"
-        digits = (value[1:] if plus else value).translate(_SEPARATORS)
+        digits = without_separators(value[1:] if plus else value)
         if not digits.isdigit():
             return None  # a "+" elsewhere, or characters the port does not cover
         if not 7 <= len(digits) <= 15:
@@ -251,7 +270,11 @@ class PhoneCheck:
         if plus:
             if len(digits) <= _MIN_NSN:
                 return False
-            code, national = _calling_code(digits, self._regions_for_code)
+            prefix = self._home_prefix
+            if prefix is not None and digits.startswith(prefix):
+                code, national = self.home_code, digits[len(prefix) :]
+            else:
+                code, national = _calling_code(digits, self._regions_for_code)
             if code == 0:
                 # The library tries again without the "+".
                 code, national = self._code_without_plus(digits)

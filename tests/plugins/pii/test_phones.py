@@ -114,6 +114,16 @@ def test_the_fast_path_is_on_for_the_installed_phonenumbers():
     assert PhoneCheck("US").fast_path
 
 
+@pytest.mark.parametrize(("region", "prefix"), [("US", "1"), ("GB", "44"), ("IN", "91")])
+def test_numbers_with_the_home_calling_code_skip_the_code_search(region, prefix):
+    # Calling codes are a prefix code, so the home code's digits alone decide the code;
+    # the corpus tests check the verdicts that lane gives.
+    check = PhoneCheck(region)
+    assert check._home_prefix == prefix
+    national = phonenumbers.national_significant_number(phonenumbers.example_number(region))
+    assert check.fast(f"+{prefix} {national}") is True
+
+
 @pytest.mark.parametrize("region", REGIONS)
 def test_fast_path_agrees_with_phonenumbers_on_a_generated_corpus(region, monkeypatch):
     # Whatever the installed release, compare the steps (that is how a new one is vetted).
