@@ -51,6 +51,11 @@ class Finding(NamedTuple):
     end: int
 
 
+#: Builds a `Finding` in C: the named tuple's own ``__new__`` is a Python function, a frame
+#: per value found.
+_new_finding = tuple.__new__
+
+
 class Finder(Protocol):
     """What a `Scanner` runs: a `Recognizer`, or another detector (a contrib package's
     Presidio recognizers) that finds values of its own."""
@@ -171,7 +176,7 @@ class Recognizer:
                     pos = match.start() + 1
                     continue
             if check is None or check(text[start:end]):
-                found.append(Finding(self.entity, start, end))
+                found.append(_new_finding(Finding, (self.entity, start, end)))
                 pos = match.end()
             elif self.rescan:
                 # A candidate that fails its check may hide a real value just after its
