@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,53 @@ ENDPOINTS = {
 }
 
 
+def gateway_config(chain: Path | None, scratch: Path, upstream: str) -> Path:
+    """Write the config of the default chain (`chain` None: auth and logging, as `run.py`'s
+    ``litegate`` target) or of a chain file, against `upstream`, into `scratch`."""
+    name = "base" if chain is None else "chain"
+    fields = {
+        "port": _free_port(),
+        "log": scratch / f"{name}-access.log",
+        "db": scratch / f"{name}.db",
+        "key": MASTER_KEY,
+        "upstream": upstream,
+        "chat": CHAT_DEPLOYMENTS["openai"].format(upstream=upstream),
+    }
+    config = scratch / f"{name}.toml"
+    if chain is None:
+        config.write_text(LITEGATE_CONFIG.format(**fields))
+    else:
+        config.write_text(chain_config(chain, f"inprocess-{name}", fields))
+        chain_setup(chain, config)
+    return config
+
+
+def request_bodies(scenario: Scenario, count: int) -> list[bytes]:
+    """`count` request bodies of `scenario` (each its own with `variants`)."""
+    if scenario.variants:
+        return [orjson.dumps(b) for b in scenario.variants(count)]
+    return [orjson.dumps(scenario.body)] * count
+
+
+async def call_once(gateway: Any, endpoint: str, raw: bytes) -> None:
+    """One call through `gateway`, as the HTTP app makes it: parsed body, the load
+    generator's key, a stream read to its end."""
+    headers = {"authorization": f"Bearer {MASTER_KEY}"}
+    run = await gateway.run(gateway.new_call(endpoint, orjson.loads(raw), headers=headers))
+    if run.stream is not None:
+        async for _ in run.stream.chunks:
+            pass
+    await run.finish()
+
+
+def tune_gc() -> None:
+    """As the server does after start-up (litegate.asgi._tune_gc): start-up objects frozen,
+    fewer young collections."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, *gc.get_threshold()[1:])
+
+
 async def compare(
     chain: Path, scenario: Scenario, calls: int, batch: int, upstream: str
 ) -> dict[str, Any]:
@@ -56,46 +105,20 @@ async def compare(
     from litegate import Gateway
 
     scratch = Path(tempfile.mkdtemp(prefix="inprocess-", dir=OUT))  # under out/, ignored
-    fields = {
-        "port": _free_port(),
-        "log": scratch / "base-access.log",
-        "db": scratch / "base.db",
-        "key": MASTER_KEY,
-        "upstream": upstream,
-        "chat": CHAT_DEPLOYMENTS["openai"].format(upstream=upstream),
+    gateways = {
+        "base": Gateway.from_config(gateway_config(None, scratch, upstream)),
+        "chain": Gateway.from_config(gateway_config(chain, scratch, upstream)),
     }
-    base_config = scratch / "base.toml"
-    base_config.write_text(LITEGATE_CONFIG.format(**fields))
-    chain_file = scratch / "chain.toml"
-    chain_file.write_text(
-        chain_config(chain, "inprocess-chain", {**fields, "db": scratch / "c.db"})
-    )
-    chain_setup(chain, chain_file)
-    gateways = {"base": Gateway.from_config(base_config), "chain": Gateway.from_config(chain_file)}
     for gateway in gateways.values():
         await gateway.start()
     total = WARMUP_CALLS + calls
-    bodies = [orjson.dumps(b) for b in scenario.variants(total)] if scenario.variants else []
-    if not bodies:
-        bodies = [orjson.dumps(scenario.body)] * total
+    bodies = request_bodies(scenario, total)
     endpoint = ENDPOINTS[scenario.path]
-    headers = {"authorization": f"Bearer {MASTER_KEY}"}
-
-    async def one(gateway: Any, raw: bytes) -> None:
-        run = await gateway.run(gateway.new_call(endpoint, orjson.loads(raw), headers=headers))
-        if run.stream is not None:
-            async for _ in run.stream.chunks:
-                pass
-        await run.finish()
 
     for raw in bodies[:WARMUP_CALLS]:
         for gateway in gateways.values():
-            await one(gateway, raw)
-    # As the server does after start-up (litegate.asgi._tune_gc): start-up objects frozen,
-    # fewer young collections.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, *gc.get_threshold()[1:])
+            await call_once(gateway, endpoint, raw)
+    tune_gc()
     spent = {"base": 0.0, "chain": 0.0}
     ratios = []
     for start in range(WARMUP_CALLS, total, batch):
@@ -103,7 +126,7 @@ async def compare(
         for name, gateway in gateways.items():
             began = time.process_time()
             for raw in bodies[start : start + batch]:
-                await one(gateway, raw)
+                await call_once(gateway, endpoint, raw)
             this[name] = time.process_time() - began
             spent[name] += this[name]
         if this["base"] > 0:
@@ -128,6 +151,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=250, help="calls per interleaved batch")
     args = parser.parse_args()
     scenario = next(s for s in ALL_SCENARIOS if s.name == args.scenario)
+    with fake_upstream() as upstream:
+        result = asyncio.run(compare(args.chain, scenario, args.calls, args.batch, upstream))
+    print(
+        f"{args.scenario}: default chain {result['base_us']:.1f} us/call, "
+        f"{args.chain.stem} {result['chain_us']:.1f} us/call; CPU ÷ default chain: "
+        f"{result['chain_us'] / result['base_us']:.3f} overall, "
+        f"{result['median_ratio']:.3f} median of {result['batches']} batches"
+    )
+
+
+@contextlib.contextmanager
+def fake_upstream() -> Iterator[str]:
+    """The fake upstream in a process of its own (so its work is not counted): its URL."""
     OUT.mkdir(exist_ok=True)
     port = _free_port()
     upstream = subprocess.Popen(
@@ -139,18 +175,10 @@ def main() -> None:
     )
     try:
         _wait_for(port)
-        result = asyncio.run(
-            compare(args.chain, scenario, args.calls, args.batch, f"http://127.0.0.1:{port}")
-        )
+        yield f"http://127.0.0.1:{port}"
     finally:
         upstream.terminate()
         upstream.wait(10)
-    print(
-        f"{args.scenario}: default chain {result['base_us']:.1f} us/call, "
-        f"{args.chain.stem} {result['chain_us']:.1f} us/call; CPU ÷ default chain: "
-        f"{result['chain_us'] / result['base_us']:.3f} overall, "
-        f"{result['median_ratio']:.3f} median of {result['batches']} batches"
-    )
 
 
 def _wait_for(port: int, timeout: float = 15.0) -> None:
