@@ -50,10 +50,14 @@ ENDPOINTS = {
 }
 
 
-def gateway_config(chain: Path | None, scratch: Path, upstream: str) -> Path:
+def gateway_config(
+    chain: Path | None, scratch: Path, upstream: str, name: str | None = None
+) -> Path:
     """Write the config of the default chain (`chain` None: auth and logging, as `run.py`'s
-    ``litegate`` target) or of a chain file, against `upstream`, into `scratch`."""
-    name = "base" if chain is None else "chain"
+    ``litegate`` target) or of a chain file, against `upstream`, into `scratch`. Gateways
+    of configs with other `name`s share no file (database, logs)."""
+    if name is None:
+        name = "base" if chain is None else "chain"
     fields = {
         "port": _free_port(),
         "log": scratch / f"{name}-access.log",

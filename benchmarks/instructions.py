@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import re
 import shutil
 import subprocess
@@ -94,9 +95,15 @@ def count(config: Path, scenario: str, calls: int) -> int:
     return int(found.group(1).replace(",", ""))
 
 
-def per_call(config: Path, scenario: str, calls: int) -> float:
-    """Instructions per call of the gateway of `config`: warm-up and start-up subtracted."""
-    return (count(config, scenario, calls) - count(config, scenario, 0)) / calls
+def per_call(drivers: list[tuple[Path, Path]], scenario: str, calls: int) -> list[float]:
+    """Instructions per call of each gateway, given the configs of its two drivers (one
+    with `calls` calls, one with none; they share no file): warm-up and start-up
+    subtracted. The drivers run side by side (a count does not depend on the machine's
+    load), so this takes as long as the slowest two on two cores."""
+    runs = [(config, n) for pair in drivers for config, n in zip(pair, (calls, 0), strict=True)]
+    with concurrent.futures.ThreadPoolExecutor(len(runs)) as pool:
+        totals = list(pool.map(lambda run: count(run[0], scenario, run[1]), runs))
+    return [(totals[2 * i] - totals[2 * i + 1]) / calls for i in range(len(drivers))]
 
 
 def main() -> None:
@@ -122,8 +129,14 @@ def main() -> None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
     with fake_upstream() as upstream:
         scratch = Path(tempfile.mkdtemp(prefix="instructions-", dir=OUT))  # under out/
-        base = per_call(gateway_config(None, scratch, upstream), args.scenario, args.calls)
-        chain = per_call(gateway_config(args.chain, scratch, upstream), args.scenario, args.calls)
+        drivers = [
+            (
+                gateway_config(file, scratch, upstream, name=f"{label}-counted"),
+                gateway_config(file, scratch, upstream, name=f"{label}-warm-up"),
+            )
+            for label, file in (("base", None), ("chain", args.chain))
+        ]
+        base, chain = per_call(drivers, args.scenario, args.calls)
     print(
         f"{args.scenario}: default chain {base:,.0f} instructions/call, "
         f"{args.chain.stem} {chain:,.0f}; ÷ default chain: {chain / base:.3f}"
