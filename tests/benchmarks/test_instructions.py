@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .tools import run_tool
 
 
 @pytest.mark.skipif(
@@ -18,21 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
     reason="valgrind is not installed (apt-get install valgrind; scripts/test installs it)",
 )
 def test_a_chain_costs_more_instructions_than_the_default_chain():
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.instructions",
-            "--chain",
-            "benchmarks/chains/pii.toml",
-            "--scenario",
-            "chat-2k-fresh",
-            "--calls",
-            "20",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    done = run_tool(
+        "instructions",
+        *("--chain", "benchmarks/chains/pii.toml", "--scenario", "chat-2k-fresh"),
+        *("--calls", "20"),
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -46,12 +32,6 @@ def test_a_chain_costs_more_instructions_than_the_default_chain():
 
 
 def test_calls_must_be_positive():
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.instructions", "--chain", "x.toml", "--calls", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_tool("instructions", "--chain", "x.toml", "--calls", "0", timeout=60)
     assert done.returncode == 2
     assert "--calls must be at least 1" in done.stderr
