@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,9 +31,9 @@ from .run import (
     CHAT_DEPLOYMENTS,
     LITEGATE_CONFIG,
     OUT,
-    ROOT,
-    _child_env,
+    Server,
     _free_port,
+    _ready,
     chain_config,
     chain_setup,
 )
@@ -93,20 +91,13 @@ async def call_once(gateway: Any, endpoint: str, raw: bytes) -> None:
     await run.finish()
 
 
-def tune_gc() -> None:
-    """As the server does after start-up (litegate.asgi._tune_gc): start-up objects frozen,
-    fewer young collections."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, *gc.get_threshold()[1:])
-
-
 async def compare(
     chain: Path, scenario: Scenario, calls: int, batch: int, upstream: str
 ) -> dict[str, Any]:
     """Run `calls` calls through each gateway in interleaved batches of `batch`; returns the
     CPU microseconds per call of each and the median of the per-batch ratios."""
     from litegate import Gateway
+    from litegate.gc_tuning import tune_gc
 
     scratch = Path(tempfile.mkdtemp(prefix="inprocess-", dir=OUT))  # under out/, ignored
     gateways = {
@@ -122,7 +113,7 @@ async def compare(
     for raw in bodies[:WARMUP_CALLS]:
         for gateway in gateways.values():
             await call_once(gateway, endpoint, raw)
-    tune_gc()
+    tune_gc()  # as the server does after start-up
     spent = {"base": 0.0, "chain": 0.0}
     ratios = []
     for start in range(WARMUP_CALLS, total, batch):
@@ -155,7 +146,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=250, help="calls per interleaved batch")
     args = parser.parse_args()
     scenario = next(s for s in ALL_SCENARIOS if s.name == args.scenario)
-    with fake_upstream() as upstream:
+    with fake_upstream(scenario) as upstream:
         result = asyncio.run(compare(args.chain, scenario, args.calls, args.batch, upstream))
     print(
         f"{args.scenario}: default chain {result['base_us']:.1f} us/call, "
@@ -166,35 +157,18 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def fake_upstream() -> Iterator[str]:
-    """The fake upstream in a process of its own (so its work is not counted): its URL."""
+def fake_upstream(scenario: Scenario) -> Iterator[str]:
+    """The fake upstream in a process of its own (so its work is not counted), answering
+    `scenario`'s requests: its URL."""
     OUT.mkdir(exist_ok=True)
     port = _free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.upstream", "--port", str(port)],
-        cwd=ROOT,
-        env=_child_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
+    argv = [sys.executable, "-m", "benchmarks.upstream", f"--port={port}"]
+    upstream = Server.start("inprocess-upstream", port, argv, core=None)
     try:
-        _wait_for(port)
+        _ready(upstream, scenario)
         yield f"http://127.0.0.1:{port}"
     finally:
-        upstream.terminate()
-        upstream.wait(10)
-
-
-def _wait_for(port: int, timeout: float = 15.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"the fake upstream did not listen on port {port}")
+        upstream.stop()
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ from .inprocess import (
     fake_upstream,
     gateway_config,
     request_bodies,
-    tune_gc,
 )
 from .load import ALL_SCENARIOS, Scenario
 from .run import OUT, ROOT, _child_env
@@ -50,6 +49,7 @@ _TOTAL = re.compile(r"I\s+refs:\s+([\d,]+)")
 async def drive(config: Path, scenario: Scenario, calls: int) -> None:
     """The driver: `WARMUP_CALLS` + `calls` calls through the gateway of `config`."""
     from litegate import Gateway
+    from litegate.gc_tuning import tune_gc
 
     if WARMUP_CALLS + calls > BODIES:
         raise SystemExit(f"--calls: at most {BODIES - WARMUP_CALLS}")
@@ -59,7 +59,7 @@ async def drive(config: Path, scenario: Scenario, calls: int) -> None:
     await gateway.start()
     for raw in bodies[:WARMUP_CALLS]:
         await call_once(gateway, endpoint, raw)
-    tune_gc()
+    tune_gc()  # as the server does after start-up
     for raw in bodies[WARMUP_CALLS : WARMUP_CALLS + calls]:
         await call_once(gateway, endpoint, raw)
     await gateway.aclose()
@@ -127,7 +127,8 @@ def main() -> None:
         parser.error("--calls must be at least 1")
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
-    with fake_upstream() as upstream:
+    scenario = next(s for s in ALL_SCENARIOS if s.name == args.scenario)
+    with fake_upstream(scenario) as upstream:
         scratch = Path(tempfile.mkdtemp(prefix="instructions-", dir=OUT))  # under out/
         drivers = [
             (
