@@ -124,6 +124,39 @@ def test_numbers_with_the_home_calling_code_skip_the_code_search(region, prefix)
     assert check.fast(f"+{prefix} {national}") is True
 
 
+def _valid_step_by_step(region: phones._Region, number: str) -> bool:
+    """The library's `_number_type_helper` steps over the compiled metadata."""
+    if not region.general_desc.matches(number):
+        return False
+    return any(desc.matches(number) for desc in region.types)
+
+
+def test_one_regex_per_length_decides_validity_as_the_steps_do():
+    # `_Region.is_valid` folds the general pattern and every type's into one regex per
+    # number length: for every region, on its example numbers, on those numbers with a
+    # digit changed, cut or added, and on random digits of every length a national
+    # number can have.
+    check = PhoneCheck("US")
+    rnd = random.Random(7)
+    compared = valid = 0
+    for number in _example_numbers():
+        code = number.country_code
+        name = phonenumbers.region_code_for_country_code(code)
+        region = check._region(code, name)
+        if region is None:
+            continue
+        national = phonenumbers.national_significant_number(number)
+        values = [national, national[:-1], national + "5"]
+        values += [f"{national[:i]}{rnd.randrange(10)}{national[i + 1 :]}" for i in range(3)]
+        values += ["".join(rnd.choices("0123456789", k=n)) for n in range(2, 18)]
+        for value in values:
+            expected = _valid_step_by_step(region, value)
+            assert region.is_valid(value) is expected, (name, value)
+            compared += 1
+            valid += expected
+    assert compared > 5000 and valid > 1000
+
+
 @pytest.mark.parametrize("region", REGIONS)
 def test_fast_path_agrees_with_phonenumbers_on_a_generated_corpus(region, monkeypatch):
     # Whatever the installed release, compare the steps (that is how a new one is vetted).
