@@ -32,6 +32,32 @@ MAX_P50_OVERHEAD_MS = 1.0
 MAX_TRANSLATION_RATIO = 1.3
 
 
+@attrs.frozen
+class ChainTarget:
+    """An issue's figure for a plugin chain: `chain`'s CPU per request ÷ `baseline`'s in
+    `scenario`, at most `limit` (below it, when `strict`)."""
+
+    issue: str
+    chain: str
+    scenario: str
+    baseline: str
+    limit: float
+    strict: bool = False
+
+    def met(self, ratio: float) -> bool:
+        return ratio < self.limit if self.strict else ratio <= self.limit
+
+
+_CORE_SCENARIOS = ("chat-1", "chat-64", "stream-16")
+#: The chains' figures the issues name, checked whenever a run has their cells.
+CHAIN_TARGETS = (
+    *(ChainTarget("6", "chain:spend-core", s, FLOOR, 2.0) for s in _CORE_SCENARIOS),
+    *(ChainTarget("7", "chain:cache-hit", s, FLOOR, 1.0, strict=True) for s in _CORE_SCENARIOS),
+    ChainTarget("7", "chain:pii", "chat-2k", LITEGATE, 1.25),
+    ChainTarget("7", "chain:pii", "chat-2k-fresh", LITEGATE, 1.25),
+)
+
+
 @attrs.define
 class Measurement:
     """One measured run of one scenario against one target."""
@@ -335,8 +361,37 @@ def _anthropic_section(runs: Runs, scenarios: Sequence[Scenario]) -> list[str]:
 
 def _versus(runs: Runs, scenario: str, target: str, baseline: str) -> float | None:
     """CPU per request of `target` ÷ `baseline`: the median of the per-repeat ratios."""
+    return _median(_per_repeat(runs, scenario, target, baseline))
+
+
+def _per_repeat(runs: Runs, scenario: str, target: str, baseline: str) -> list[float]:
+    """CPU per request of `target` ÷ `baseline` in each repeat (its runs are back to back)."""
     pairs = zip(runs[scenario, target], runs[scenario, baseline], strict=True)
-    return _median([_ratio(ours.cpu_per_1000, base.cpu_per_1000) for ours, base in pairs])
+    found = (_ratio(ours.cpu_per_1000, base.cpu_per_1000) for ours, base in pairs)
+    return [ratio for ratio in found if ratio is not None]
+
+
+def chain_criteria(runs: Runs) -> list[tuple[bool, str]]:
+    """The verdict on each of `CHAIN_TARGETS` this run measured, with the per-repeat range:
+    on a shared host one repeat's ratio can land on either side of a line the median clears."""
+    found = []
+    for target in CHAIN_TARGETS:
+        keys = ((target.scenario, target.chain), (target.scenario, target.baseline))
+        if not all(key in runs for key in keys):
+            continue
+        ratios = _per_repeat(runs, target.scenario, target.chain, target.baseline)
+        errors = sum(r.errors for r in runs[target.scenario, target.chain])
+        ratio = _median(ratios)
+        spread = f"; repeats {min(ratios):.2f}-{max(ratios):.2f}" if len(ratios) > 1 else ""
+        found.append(
+            (
+                ratio is not None and errors == 0 and target.met(ratio),
+                f"issue {target.issue}: {target.scenario}: `{target.chain}` CPU per request is "
+                f"{_fmt(ratio)}x `{target.baseline}`'s ({'under' if target.strict else 'at most'} "
+                f"{target.limit}x{spread}){f'; {errors} errors' if errors else ''}",
+            )
+        )
+    return found
 
 
 def _chain_section(runs: Runs, scenarios: Sequence[Scenario], chains: list[str]) -> list[str]:
@@ -367,6 +422,10 @@ def _chain_section(runs: Runs, scenarios: Sequence[Scenario], chains: list[str])
                 f"| {_fmt(row.cpu_per_1000)} | {_fmt(vs_litegate)} | {_fmt(vs_floor)} "
                 f"| {_fmt(row.p50_ms)} |"
             )
+    verdicts = chain_criteria(runs)
+    if verdicts:
+        lines += ["", "Done-when (the chains' issues):", ""]
+        lines += [f"- {'PASS' if ok else 'FAIL'}: {text}" for ok, text in verdicts]
     return lines
 
 
