@@ -314,7 +314,8 @@ class Run:
                     if chunk is None:
                         continue
                 if isinstance(chunk, bytes):
-                    if _USAGE_KEYS[0] in chunk or _USAGE_KEYS[1] in chunk:
+                    # (`find`: ``bytes in bytes`` formats and clears a TypeError first.)
+                    if chunk.find(_USAGE_KEYS[0]) >= 0 or chunk.find(_USAGE_KEYS[1]) >= 0:
                         parsed = orjson.loads(chunk)
                         call.usage = Usage.from_openai(parsed.get("usage"))
                         if not parsed.get("choices"):

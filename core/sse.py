@@ -23,10 +23,12 @@ class SSEDecoder:
 
     def feed(self, block: bytes) -> list[tuple[bytes | None, bytes]]:
         """Return the `(event name, data)` of every event completed by `block`."""
-        if b"\r" in block:
+        # `find`, not `in`, on this path: ``bytes in bytes`` first tries the needle as an
+        # integer and formats and clears a TypeError (~1,300 instructions each time).
+        if block.find(b"\r") >= 0:
             block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buffer = self._buffer + block if self._buffer else block
-        if b"\n\n" not in buffer:
+        if buffer.find(b"\n\n") < 0:
             self._buffer = buffer
             return []
         *complete, self._buffer = buffer.split(b"\n\n")
@@ -45,7 +47,7 @@ class SSEDecoder:
 
 
 def _parse(raw: bytes) -> tuple[bytes | None, bytes] | None:
-    if raw.startswith(b"data: ") and b"\n" not in raw:  # the common case: one data line
+    if raw.startswith(b"data: ") and raw.find(b"\n") < 0:  # the common case: one data line
         return None, raw[6:]
     name = None
     data: list[bytes] = []

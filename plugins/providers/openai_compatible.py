@@ -238,7 +238,7 @@ class OpenAICompatibleProvider(ProviderAdapter):
             for _event, data in decoder.feed(block):
                 if data == b"[DONE]":
                     return
-                if b'"error"' in data[:16]:
+                if data.find(b'"error"', 0, 16) >= 0:  # (`in` formats and clears a TypeError)
                     raise self.stream_error(data, deployment)
                 yield _chunk_bytes(data)
         for _event, data in decoder.flush():
