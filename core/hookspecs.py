@@ -213,14 +213,21 @@ def on_stream_end(call: Call, tail: list[dict[str, Any]]) -> list[dict[str, Any]
 
 
 @_mode("chain")
-def post_call(call: Call, response: dict[str, Any]) -> dict[str, Any] | None:
+def post_call(call: Call, response: dict[str, Any], reply: Reply) -> dict[str, Any] | None:
     """See (and change) a whole non-streamed response body before it is sent.
 
     Mode: chain, reverse pipeline order, for plugins the call passed. Return the new body (or
     the same dict, changed in place) or None for unchanged: never change it in place and
-    return None. Implementing this hook makes the core parse response bodies; it re-encodes
-    one only when a plugin returned a body, else the upstream's bytes go out as they came.
-    May raise `GatewayError` to replace the response with an error.
+    return None. The core re-encodes a body only when a plugin returned one, else the
+    upstream's bytes go out as they came. May raise `GatewayError` to replace the response
+    with an error.
+
+    Taking `response` makes the core parse the body for you. Take `reply` instead (without
+    `response`) to look at the answer before it is parsed: ``reply.raw`` holds the
+    upstream's bytes (None when an adapter built the body), ``reply.data`` parses them on
+    first read. An implementation that returns None without reading ``reply.data`` costs no
+    parse (PII masking looks for a ``<`` in the bytes first). Return a new body as with
+    `response`; do not assign ``reply.data`` yourself.
     """
 
 

@@ -212,15 +212,19 @@ class Pipeline:
         if reply.content_type != "application/json":
             pass  # audio or text: nothing for JSON-minded plugins to see, no usage inside
         elif self._post:
-            body = reply.data
-            rewritten = False
             for impl in self.dispatcher.reversed("post_call", reached):
-                changed = await impl(call=call, response=body)
+                # The body is parsed for the first plugin that takes `response` (or reads
+                # `reply.data`); one that takes only `reply` may decide from the raw bytes.
+                response = reply.data if "response" in impl.argnames else None
+                changed = await impl(call=call, response=response, reply=reply)
                 if changed is not None:
-                    body, rewritten = changed, True
-            if rewritten:  # else the upstream's bytes go out as they came (no re-encoding)
-                reply.data = body
-            call.usage = Usage.from_openai(body.get("usage"))
+                    reply.data = changed  # re-encoded when sent; else the bytes go as they came
+            body = reply.parsed
+            if body is not None:
+                call.usage = Usage.from_openai(body.get("usage"))
+            else:
+                assert reply.raw is not None
+                call.usage = usage_from_body(reply.raw)
         elif reply.raw is not None:
             call.usage = usage_from_body(reply.raw)
         else:

@@ -55,6 +55,11 @@ class Reply:
         self._data = value
         self.raw = None
 
+    @property
+    def parsed(self) -> dict[str, Any] | None:
+        """`data` when it was given or has been read, else None (without parsing `raw`)."""
+        return self._data
+
     def body(self) -> bytes:
         if self.raw is None:
             self.raw = orjson.dumps(self._data)

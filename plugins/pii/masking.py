@@ -18,6 +18,8 @@ __all__ = ["PLACEHOLDER", "Vault", "redact"]
 
 #: What a placeholder looks like: ``<`` NAME ``_`` number ``>``; names have no digits.
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)_(\d{1,9})>")
+#: The same inside a JSON document's text, where ``<`` and ``>`` may be escaped.
+_PLACEHOLDER_IN_JSON = re.compile(r"(?:<|\\u003[cC])([A-Z][A-Z_]*)_(\d{1,9})(?:>|\\u003[eE])")
 _NONE_RESERVED: frozenset[str] = frozenset()
 
 
@@ -86,16 +88,17 @@ class Vault:
 
     def unmask_json(self, text: str) -> str:
         """Like `unmask`, inside a JSON document's text (tool-call arguments): each original
-        is escaped as a JSON string's content."""
-        if "<" not in text or not self.by_placeholder:
+        is escaped as a JSON string's content. The document may write the placeholder's
+        brackets as ``\\u003c`` and ``\\u003e`` (Go's encoder does)."""
+        if not self.by_placeholder or ("<" not in text and "\\u003" not in text):
             return text
         originals = self.by_placeholder
 
         def restore(match: re.Match[str]) -> str:
-            value = originals.get(match.group(0))
+            value = originals.get(f"<{match.group(1)}_{match.group(2)}>")
             return match.group(0) if value is None else json.dumps(value)[1:-1]
 
-        return PLACEHOLDER.sub(restore, text)
+        return _PLACEHOLDER_IN_JSON.sub(restore, text)
 
     def pending_prefix(self, text: str) -> int:
         """Where a placeholder of this vault may begin at the end of `text` and go on in the

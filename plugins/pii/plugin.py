@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from litegate import Call, GatewayError, StashKey, hookimpl
+from litegate import Call, GatewayError, Reply, StashKey, hookimpl
 
 from .detectors import BUILTIN_ENTITIES, Finder, Finding
 from .masking import Vault, redact
@@ -200,11 +200,14 @@ class PIIPlugin:
     # -- response side -------------------------------------------------------------------
 
     @hookimpl
-    def post_call(self, call: Call, response: dict[str, Any]) -> dict[str, Any] | None:
+    def post_call(self, call: Call, reply: Reply) -> dict[str, Any] | None:
         vault = call.stash.get(VAULT)
         scanning = _output_policy(call)
         if vault is None and scanning is None:
             return None
+        if scanning is None and reply.raw is not None and not _may_hold_placeholder(reply.raw):
+            return None  # nothing to put back: the answer is not even parsed
+        response = reply.data
         changed = False
         for choice in response.get("choices") or ():
             if not isinstance(choice, dict):
@@ -288,6 +291,14 @@ class PIIPlugin:
             if text
         ]
         return flushed + tail
+
+
+def _may_hold_placeholder(raw: bytes) -> bool:
+    """Whether a JSON answer may hold a placeholder: each starts with ``<``, which JSON may
+    also write as ``\\u003c`` (also inside a tool call's arguments, a JSON string in JSON).
+    `find`, not `in`: ``bytes in bytes`` first tries the needle as an integer and formats
+    and clears a TypeError (~1,500 instructions)."""
+    return raw.find(b"<") >= 0 or raw.find(b"\\u003") >= 0
 
 
 def _output_policy(call: Call) -> Policy | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 import attrs
+import orjson
 import pytest
 
 from litegate import ConfigError, Gateway, GatewayError, Reply, hookimpl
@@ -291,3 +292,57 @@ async def test_startup_and_shutdown_order():
     async with gw:
         assert gw.ready
     assert log == ["a.startup", "b.startup", "b.shutdown", "a.shutdown"]
+
+
+_RAW_ANSWER = (
+    b'{"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}'
+)
+
+
+def _post_call_chain(names: list[str], seen: list[tuple[str, object]]) -> Gateway:
+    """`names` in pipeline order, then a plugin answering with raw bytes. A "raw" plugin's
+    post_call takes `reply` (and it records the call's usage at the end); a "body" one's
+    takes `response`."""
+
+    class RawReader:
+        @hookimpl
+        def post_call(self, call, reply):
+            seen.append(("raw", reply.parsed))
+
+        @hookimpl
+        def on_success(self, call):
+            seen.append(("usage", call.usage.total_tokens))
+
+    class BodyReader:
+        @hookimpl
+        def post_call(self, call, response):
+            seen.append(("body", response))
+
+    class Answers:
+        @hookimpl
+        def cache_lookup(self, call):
+            return Reply(raw=_RAW_ANSWER)
+
+    plugins = {"raw": RawReader, "body": BodyReader, "answers": Answers}
+    lines = [f'[[pipeline]]\nplugin = "{name}"\n' for name in [*names, "answers"]]
+    toml = "".join(lines) + '[[models]]\nname = "m"\nprovider = "mock"\n'
+    return Gateway.from_toml(toml, env={}, plugins=plugins)
+
+
+async def test_post_call_taking_reply_sees_the_answer_before_it_is_parsed():
+    # Nobody takes `response`: the answer is never parsed, its usage read from the bytes.
+    seen: list[tuple[str, object]] = []
+    async with _post_call_chain(["raw"], seen) as gw:
+        await gw.chat(model="m", messages=MESSAGES)
+    assert seen == [("raw", None), ("usage", 7)]
+    # The response side runs in reverse: "raw" first sees nothing parsed, then "body" gets
+    # the parsed answer.
+    seen.clear()
+    async with _post_call_chain(["body", "raw"], seen) as gw:
+        await gw.chat(model="m", messages=MESSAGES)
+    assert seen == [("raw", None), ("body", orjson.loads(_RAW_ANSWER)), ("usage", 7)]
+    # "body" first: "raw" then sees the body parsed for it.
+    seen.clear()
+    async with _post_call_chain(["raw", "body"], seen) as gw:
+        await gw.chat(model="m", messages=MESSAGES)
+    assert seen == [("body", orjson.loads(_RAW_ANSWER)), ("raw", seen[0][1]), ("usage", 7)]

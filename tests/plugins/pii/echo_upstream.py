@@ -8,6 +8,7 @@ of tool <name> whose arguments carry the text. Every request body is kept in `re
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -27,6 +28,11 @@ class EchoUpstream(FakeUpstream):
         self.requests: list[dict[str, Any]] = []
         #: model name -> a fixed answer instead of the echo
         self.answers: dict[str, str] = {}
+        #: Write ``<`` and ``>`` as ``\\u003c`` and ``\\u003e`` in whole JSON answers (and in
+        #: the JSON of tool call arguments), as Go's encoding/json does.
+        self.escape_html = False
+        #: The bytes of the last non-streamed answer.
+        self.last_answer = b""
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
@@ -68,7 +74,7 @@ class EchoUpstream(FakeUpstream):
         usage = {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if model.startswith("tool-"):
-            arguments = orjson.dumps({"text": text}).decode()
+            arguments = _escaped(self.escape_html, orjson.dumps({"text": text})).decode()
             message = {
                 "role": "assistant",
                 "content": None,
@@ -81,16 +87,18 @@ class EchoUpstream(FakeUpstream):
                 ],
             }
         if not body.get("stream"):
-            return web.json_response(
-                {
-                    "id": "chatcmpl-echo",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": model,
-                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                    "usage": usage,
-                }
-            )
+            answer = {
+                "id": "chatcmpl-echo",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": usage,
+            }
+            # The standard library's spacing, unlike orjson's: whether the gateway passed
+            # these bytes on or re-encoded the answer shows.
+            self.last_answer = _escaped(self.escape_html, json.dumps(answer).encode())
+            return web.Response(body=self.last_answer, content_type="application/json")
         size = int(model.split("-", 1)[1]) if model.startswith("echo-") else 4
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
@@ -116,6 +124,10 @@ class EchoUpstream(FakeUpstream):
         )
         await response.write(b"data: [DONE]\n\n")
         return response
+
+
+def _escaped(escape: bool, encoded: bytes) -> bytes:
+    return encoded.replace(b"<", b"\\u003c").replace(b">", b"\\u003e") if escape else encoded
 
 
 def _last_user_text(body: dict[str, Any]) -> str:

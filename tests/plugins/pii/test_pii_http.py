@@ -8,6 +8,7 @@ import logging
 import time
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -166,6 +167,36 @@ def test_tool_results_are_masked_and_tool_call_arguments_restored(serve_gateway,
     assert echo.requests[-1]["messages"][2]["content"] == "customer: <EMAIL_1>, <US_SSN_1>"
     arguments = json.loads(reply.choices[0].message.tool_calls[0].function.arguments)
     assert arguments == {"text": f"customer: {EMAIL}, {SSN}"}
+
+
+@pytest.mark.parametrize("model", ["echo", "tool"])
+def test_placeholders_written_as_json_escapes_are_restored_too(serve_gateway, echo, model):
+    # An answer without a "<" is passed on unparsed; one whose JSON writes it as \u003c (Go's
+    # encoder does, also inside tool call arguments: \\u003c there) must still be restored.
+    echo.escape_html = True
+    server = serve_gateway(toml(echo))
+    with client(server) as sdk:
+        reply = sdk.chat.completions.create(model=model, messages=ask(f"Mail {EMAIL} today."))
+    message = reply.choices[0].message
+    if model == "tool":
+        arguments = json.loads(message.tool_calls[0].function.arguments)
+        assert arguments == {"text": f"Mail {EMAIL} today."}
+    else:
+        assert message.content == f"Mail {EMAIL} today."
+    assert_never_seen(echo, EMAIL)
+
+
+def test_an_answer_without_placeholders_goes_out_as_the_upstream_sent_it(serve_gateway, echo):
+    server = serve_gateway(toml(echo))
+    echo.answers["echo-3"] = "Nothing to restore here."
+    with httpx.Client(base_url=server.url, headers={"authorization": f"Bearer {KEY}"}) as http:
+        response = http.post(
+            "/v1/chat/completions", json={"model": "echo", "messages": ask(f"Mail {EMAIL}.")}
+        )
+    assert response.status_code == 200
+    # The upstream's own bytes: the answer was neither changed nor re-encoded.
+    assert response.content == echo.last_answer
+    assert response.json()["choices"][0]["message"]["content"] == "Nothing to restore here."
 
 
 def test_embeddings_inputs_are_masked(serve_gateway, echo):
