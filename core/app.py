@@ -10,7 +10,6 @@ import contextlib
 import inspect
 import logging
 import re
-import uuid
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from .asgi_io import send_bytes
 from .errors import GatewayError
 from .gateway import Gateway
+from .ids import random_id
 from .load_shedding import LoadShedder
 from .logs import REQUEST_ID
 from .messages_api import CountTokensEndpoint, MessagesEndpoint
@@ -194,7 +194,7 @@ class RequestIdMiddleware:
             if name == b"x-request-id" and _CLIENT_REQUEST_ID.match(value):
                 request_id = value
         if request_id is None:
-            request_id = uuid.uuid4().hex.encode()
+            request_id = random_id().encode()
         scope["litegate.request_id"] = text_id = request_id.decode()
         REQUEST_ID.set(text_id)  # for log records (litegate.logs); each request is a task
         header = (b"x-request-id", request_id)

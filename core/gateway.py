@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from .config_types import Secret
 from .deployment import Deployment
 from .dispatch import Dispatcher, HookOrderError
 from .errors import GatewayError
+from .ids import random_id
 from .markers import PROJECT
 from .pipeline import Pipeline, Run
 from .request_limits import RequestLimits
@@ -240,7 +240,7 @@ class Gateway:
             raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json")
         model = request.get("model")
         return Call(
-            id=request_id or uuid.uuid4().hex,
+            id=request_id or random_id(),
             endpoint=endpoint,
             request=request,
             alias=model if isinstance(model, str) else "",
@@ -257,7 +257,7 @@ class Gateway:
 
     async def authenticate(self, headers: Mapping[str, str]) -> Principal | None:
         """Run only the authenticate hooks on `headers` (lower-case names); raises 401."""
-        call = Call(id=uuid.uuid4().hex, endpoint="auth", request={}, alias="", headers=headers)
+        call = Call(id=random_id(), endpoint="auth", request={}, alias="", headers=headers)
         await self.pipeline.authenticate(call)
         return call.principal
 

@@ -8,8 +8,9 @@ build its deployments; an attrs ``Options`` class declares its extra `[[models]]
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any, ClassVar
+
+from .ids import random_id
 
 __all__ = ["ProviderAdapter", "completion_id", "now"]
 
@@ -36,7 +37,7 @@ class ProviderAdapter:
 
 
 def completion_id(prefix: str = "chatcmpl") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+    return f"{prefix}-{random_id()[:24]}"
 
 
 def now() -> int:

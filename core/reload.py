@@ -25,7 +25,6 @@ import re
 import signal
 import time
 import tomllib
-import uuid
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,6 +38,7 @@ from .call import Principal
 from .config import load_config
 from .config_errors import ConfigError
 from .gateway import Gateway
+from .ids import random_id
 from .route_auth import Handler, guarded
 
 __all__ = ["CHANNEL", "ReloadableApp", "mask_config", "reloader_for", "serve_workers"]
@@ -156,7 +156,7 @@ class ReloadableApp:
         else:  # authenticated by the *current* gateway's auth plugins
             response = await guarded(self.gateway, handler, roles=roles)(request)
         # These routes are answered before the request-id middleware of the app they front.
-        response.headers["x-request-id"] = uuid.uuid4().hex
+        response.headers["x-request-id"] = random_id()
         await response(scope, receive, send)
 
     # -- reloading ---------------------------------------------------------------------
