@@ -101,6 +101,23 @@ class Principal:
             return True
         return any(alias == pattern or fnmatch.fnmatchcase(alias, pattern) for pattern in models)
 
+    def for_call(self) -> Principal:
+        """A copy of its own for one call, with its own `metadata` dict (plugins may add to
+        it). Built field by field: `attrs.evolve` reads the class's fields every time
+        (~19,000 instructions a copy, against ~4,000). A test checks every field is here."""
+        return Principal(
+            id=self.id,
+            kind=self.kind,
+            team=self.team,
+            role=self.role,
+            metadata=dict(self.metadata),
+            user=self.user,
+            org=self.org,
+            models=self.models,
+            limits=self.limits,
+            allowed_parameters=self.allowed_parameters,
+        )
+
     #: Request parameters this principal may send although they are refused by default
     #: (``api_version``, ...: see `litegate.request_limits.FORBIDDEN_PARAMETERS`). Set only
     #: from operator config, never from the request.

@@ -149,7 +149,7 @@ class AuthPlugin:
                 found = principal
         if found is None:
             return None
-        return attrs.evolve(found, metadata={})  # a principal of its own per call
+        return found.for_call()
 
 
 def _presented_key(headers: Mapping[str, str]) -> str | None:

@@ -299,12 +299,12 @@ class JWTVerifier:
         digest = hashlib.sha256(token.encode()).hexdigest()
         cached = self._verified.get(digest)
         if cached is not None:
-            return attrs.evolve(cached, metadata=dict(cached.metadata))
+            return cached.for_call()
         claims = await self._verify(token)
         principal = self._principal_of(claims)
         lifetime = float(claims["exp"]) + float(self.config.leeway) - time.time()
         self._verified.put(digest, principal, lifetime)
-        return attrs.evolve(principal, metadata=dict(principal.metadata))
+        return principal.for_call()
 
     async def _verify(self, token: str) -> dict[str, Any]:
         import jwt

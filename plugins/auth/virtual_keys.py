@@ -65,7 +65,7 @@ class KeyRecord:
 
     def new_principal(self) -> Principal:
         """A principal of its own per call: plugins may add to its metadata."""
-        return attrs.evolve(self.principal, metadata=dict(self.principal.metadata))
+        return self.principal.for_call()
 
 
 def models_allowed(alias: str, patterns: Sequence[str]) -> bool:
