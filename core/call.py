@@ -34,30 +34,33 @@ class StashKey(Generic[T]):
         return f"StashKey({self.name!r})"
 
 
-class Stash:
-    __slots__ = ("_data",)
+if TYPE_CHECKING:
 
-    def __init__(self) -> None:
-        self._data: dict[StashKey[Any], Any] = {}
+    class Stash:
+        """`Call.stash`: what plugins keep for later hooks of the same call, under typed keys."""
 
-    def __getitem__(self, key: StashKey[T]) -> T:
-        value: T = self._data[key]  # the key carries the type
-        return value
+        def __getitem__(self, key: StashKey[T]) -> T: ...
 
-    def __setitem__(self, key: StashKey[T], value: T) -> None:
-        self._data[key] = value
+        def __setitem__(self, key: StashKey[T], value: T) -> None: ...
 
-    @overload
-    def get(self, key: StashKey[T]) -> T | None: ...
+        @overload
+        def get(self, key: StashKey[T]) -> T | None: ...
 
-    @overload
-    def get(self, key: StashKey[T], default: T) -> T: ...
+        @overload
+        def get(self, key: StashKey[T], default: T) -> T: ...
 
-    def get(self, key: StashKey[T], default: T | None = None) -> T | None:
-        return self._data.get(key, default)
+        def get(self, key: StashKey[T], default: T | None = None) -> T | None: ...
 
-    def __contains__(self, key: StashKey[Any]) -> bool:
-        return key in self._data
+        def __contains__(self, key: StashKey[Any]) -> bool: ...
+
+else:
+
+    class Stash(dict):
+        """At run time a plain dict: its item access and `get` stay in C (a wrapper's
+        methods cost a Python frame each, and plugins use the stash on every call). The
+        typed interface above is what type checkers see."""
+
+        __slots__ = ()
 
 
 @attrs.frozen

@@ -54,6 +54,7 @@ class Dispatcher:
         """`order`: the registered plugin names in pipeline order."""
         position = {name: index for index, name in enumerate(order)}
         self._impls: dict[str, tuple[Impl, ...]] = {}
+        self._reversed: dict[tuple[str, int | None], tuple[Impl, ...]] = {}
         self.targeted: dict[str, Impl] = {}
         for hook_name, mode in MODES.items():
             caller = getattr(pm.hook, hook_name)
@@ -78,11 +79,16 @@ class Dispatcher:
         return self._impls[hook]
 
     def reversed(self, hook: str, reached: int | None = None) -> tuple[Impl, ...]:
-        """Response-side order; with `reached`, only plugins at or before that position."""
-        impls = self._impls[hook]
-        if reached is not None:
-            impls = tuple(i for i in impls if i.index <= reached)
-        return impls[::-1]
+        """Response-side order; with `reached`, only plugins at or before that position.
+        Made once per (hook, reached) -- there are as many as plugins -- not per call."""
+        key = (hook, reached)
+        found = self._reversed.get(key)
+        if found is None:
+            impls = self._impls[hook]
+            if reached is not None:
+                impls = tuple(i for i in impls if i.index <= reached)
+            found = self._reversed[key] = impls[::-1]
+        return found
 
     async def first(self, hook: str, **kwargs: Any) -> Any:
         for impl in self._impls[hook]:
