@@ -100,17 +100,41 @@ class Vault:
 
         return _PLACEHOLDER_IN_JSON.sub(restore, text)
 
-    def pending_prefix(self, text: str) -> int:
+    def pending_prefix(self, text: str, json: bool = False) -> int:
         """Where a placeholder of this vault may begin at the end of `text` and go on in the
-        next chunk (``len(text)`` when nothing needs holding back)."""
-        cut = text.rfind("<")
-        if cut < 0:
+        next chunk (``len(text)`` when nothing needs holding back). With `json`, `text` is a
+        piece of a JSON document's text, where the brackets may be written ``\\u003c``
+        and ``\\u003e`` (as `unmask_json` reads them)."""
+        if not json:
+            cut = text.rfind("<")
+            if cut >= 0 and _continues(text[cut:], self.by_placeholder):
+                return cut
             return len(text)
-        tail = text[cut:]
-        for made in self.by_placeholder:
-            if len(made) > len(tail) and made.startswith(tail):
+        # The last opener, written either way, then a trailing backslash (an escaped
+        # opener or closer cut short): the earliest from which a placeholder may go on.
+        opener = max(text.rfind("<"), text.rfind("\\u003c"), text.rfind("\\u003C"))
+        for cut in sorted({opener, text.rfind("\\")}):
+            if cut >= 0 and _continues(text[cut:], self._json_forms()):
                 return cut
         return len(text)
+
+    def _json_forms(self) -> list[str]:
+        """Every way a JSON text may write this vault's placeholders."""
+        return [
+            f"{opener}{made[1:-1]}{closer}"
+            for made in self.by_placeholder
+            for opener in _JSON_OPENERS
+            for closer in _JSON_CLOSERS
+        ]
+
+
+_JSON_OPENERS = ("<", "\\u003c", "\\u003C")
+_JSON_CLOSERS = (">", "\\u003e", "\\u003E")
+
+
+def _continues(tail: str, forms: Iterable[str]) -> bool:
+    """Whether `tail` is the start, and not the whole, of one of `forms`."""
+    return any(len(made) > len(tail) and made.startswith(tail) for made in forms)
 
 
 def redact(text: str, findings: Iterable[Finding]) -> str:

@@ -56,7 +56,7 @@ class StreamUnmasker:
         vault = self.vault
         text = self.held.pop(key, "") + text
         if not final:
-            cut = vault.pending_prefix(text)
+            cut = vault.pending_prefix(text, json)
             if cut < len(text):
                 text, self.held[key] = text[:cut], text[cut:]
         return vault.unmask_json(text) if json else vault.unmask(text)

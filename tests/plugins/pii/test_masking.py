@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,3 +107,27 @@ def test_tool_call_arguments_are_json_escaped():
     vault = Vault()
     placeholder = vault.placeholder("CUSTOM", 'say "hi"\\')
     assert vault.unmask_json(f'{{"a": "{placeholder}"}}') == '{"a": "say \\"hi\\"\\\\"}'
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS, st.lists(st.integers(1, 9), min_size=1, max_size=40), st.booleans())
+def test_streamed_tool_arguments_unmask_whatever_the_boundaries_and_escapes(text, sizes, upper):
+    # The model's tool-call arguments are a JSON text; a Go server writes its "<" and ">"
+    # as \u003c and \u003e (upper-case hex from some encoders), and streams it in pieces.
+    vault, [masked] = mask([text])
+    escapes = ("\\u003C", "\\u003E") if upper else ("\\u003c", "\\u003e")
+    arguments = json.dumps({"text": masked}).replace("<", escapes[0]).replace(">", escapes[1])
+    unmasker = StreamUnmasker(vault)
+    out, start, turn = [], 0, 0
+    while start < len(arguments):
+        size = sizes[turn % len(sizes)]
+        piece = arguments[start : start + size]
+        start, turn = start + size, turn + 1
+        call = {"index": 0, "function": {"arguments": piece}}
+        chunk = {"choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}]}
+        sent = unmasker.chunk(chunk)["choices"][0]["delta"]["tool_calls"][0]
+        out.append(sent["function"]["arguments"])
+    end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
+    for call in unmasker.chunk(end)["choices"][0]["delta"].get("tool_calls") or ():
+        out.append(call["function"]["arguments"])
+    assert json.loads("".join(out)) == {"text": text}
