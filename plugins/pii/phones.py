@@ -58,20 +58,14 @@ class _Refused(Exception):
 
 
 class _Desc:
-    """A `PhoneNumberDesc`: its possible lengths and its compiled national-number pattern."""
+    """A `PhoneNumberDesc`: its possible lengths and its national-number pattern's text
+    (`_Region.is_valid` folds the patterns of a length into one regex)."""
 
     __slots__ = ("lengths", "pattern")
 
     def __init__(self, desc: Any) -> None:
         self.lengths = frozenset(desc.possible_length) if desc.possible_length else None
-        text = desc.national_number_pattern
-        self.pattern = re.compile(text) if text else None
-
-    def matches(self, number: str) -> bool:
-        """`_is_number_matching_desc`."""
-        if self.lengths is not None and len(number) not in self.lengths:
-            return False
-        return self.pattern is not None and self.pattern.fullmatch(number) is not None
+        self.pattern: str | None = desc.national_number_pattern or None
 
 
 class _Region:
@@ -150,14 +144,14 @@ class _Region:
         ):
             return None
         types = [
-            desc.pattern.pattern
+            desc.pattern
             for desc in self.types
             if desc.pattern is not None and (desc.lengths is None or length in desc.lengths)
         ]
         if not types:
             return None
         alternatives = "|".join(f"(?:{text})" for text in types)
-        return re.compile(rf"(?=(?:{general.pattern.pattern})\Z)(?:{alternatives})\Z")
+        return re.compile(rf"(?=(?:{general.pattern})\Z)(?:{alternatives})\Z")
 
     def matches_general(self, number: str) -> bool:
         """`_match_national_number(number, general_desc, False)`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 
 import attrs
 import phonenumbers
@@ -125,10 +126,15 @@ def test_numbers_with_the_home_calling_code_skip_the_code_search(region, prefix)
 
 
 def _valid_step_by_step(region: phones._Region, number: str) -> bool:
-    """The library's `_number_type_helper` steps over the compiled metadata."""
-    if not region.general_desc.matches(number):
-        return False
-    return any(desc.matches(number) for desc in region.types)
+    """The library's `_number_type_helper` steps over the region's metadata: the general
+    description, then each type, each as `_is_number_matching_desc` tests it."""
+
+    def matches(desc: phones._Desc) -> bool:
+        if desc.lengths is not None and len(number) not in desc.lengths:
+            return False
+        return desc.pattern is not None and re.fullmatch(desc.pattern, number) is not None
+
+    return matches(region.general_desc) and any(matches(desc) for desc in region.types)
 
 
 def test_one_regex_per_length_decides_validity_as_the_steps_do():
