@@ -17,7 +17,7 @@ import attrs
 from litegate import Call, GatewayError, Reply, StashKey, hookimpl
 
 from .detectors import BUILTIN_ENTITIES, Finder, Finding
-from .masking import Vault, redact
+from .masking import Vault, may_hold_placeholder, redact
 from .policy import CustomEntity, Override, Policy, _mode, _modes, compile_policy
 from .stream_unmask import StreamUnmasker
 from .texts import request_slots
@@ -205,7 +205,7 @@ class PIIPlugin:
         scanning = _output_policy(call)
         if vault is None and scanning is None:
             return None
-        if scanning is None and reply.raw is not None and not _may_hold_placeholder(reply.raw):
+        if scanning is None and reply.raw is not None and not may_hold_placeholder(reply.raw):
             return None  # nothing to put back: the answer is not even parsed
         response = reply.data
         changed = False
@@ -291,14 +291,6 @@ class PIIPlugin:
             if text
         ]
         return flushed + tail
-
-
-def _may_hold_placeholder(raw: bytes) -> bool:
-    """Whether a JSON answer may hold a placeholder: each starts with ``<``, which JSON may
-    also write as ``\\u003c`` (also inside a tool call's arguments, a JSON string in JSON).
-    `find`, not `in`: ``bytes in bytes`` first tries the needle as an integer and formats
-    and clears a TypeError (~1,500 instructions)."""
-    return raw.find(b"<") >= 0 or raw.find(b"\\u003") >= 0
 
 
 def _output_policy(call: Call) -> Policy | None:
