@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from litegate import Call, Gateway, GatewayError, Principal, hookimpl
 from litegate.config_types import Duration
 
-from .access_log import load_redactor, trace_id
+from .access_log import load_redactor, milliseconds, trace_id
 
 __all__ = ["RequestLogPlugin", "row_fields"]
 
@@ -236,8 +236,8 @@ def row_fields(call: Call, error: GatewayError | None, body: Any = None) -> dict
         "team_id": principal.team if principal else None,
         "stream": call.stream,
         "cache_hit": call.cache_hit,
-        "latency_ms": None if call.latency is None else round(call.latency * 1000, 2),
-        "ttft_ms": None if call.ttft is None else round(call.ttft * 1000, 2),
+        "latency_ms": milliseconds(call.latency),
+        "ttft_ms": milliseconds(call.ttft),
         "prompt_tokens": usage.prompt_tokens if usage else 0,
         "completion_tokens": usage.completion_tokens if usage else 0,
         "cost": None if call.cost is None else Decimal(str(call.cost)),

@@ -62,10 +62,11 @@ async def test_include_messages_opt_in(tmp_path):
 
 
 def test_timestamps_and_milliseconds_in_a_line():
-    from litegate.plugins.access_log import _ms, _timestamp
+    from litegate.plugins.access_log import _timestamp, milliseconds
 
     assert _timestamp(1_795_000_000.25) == "2026-11-18T11:06:40.250Z"
     assert _timestamp(1_795_000_000.5) == "2026-11-18T11:06:40.500Z"  # the same second, cached
     assert _timestamp(1_795_000_001.0) == "2026-11-18T11:06:41.000Z"
     assert _timestamp(1_795_000_000.75) == "2026-11-18T11:06:40.750Z"  # back: not the cache
-    assert _ms(0.0123456) == 12.35 and _ms(0.5) == 500.0 and _ms(None) is None
+    assert milliseconds(0.0123456) == 12.35 and milliseconds(0.5) == 500.0
+    assert milliseconds(None) is None
