@@ -290,9 +290,7 @@ class Translation:
     @classmethod
     def of(cls, runs: Runs, scenario: str) -> Translation:
         pairs = list(zip(runs[scenario, LITEGATE], runs[scenario, ANTHROPIC], strict=True))
-        ratios = [
-            r for r in (_ratio(a.cpu_per_1000, o.cpu_per_1000) for o, a in pairs) if r is not None
-        ]
+        ratios = _per_repeat(runs, scenario, ANTHROPIC, LITEGATE)
         extra = [
             1000 * d
             for d in (_diff(a.cpu_per_1000, o.cpu_per_1000) for o, a in pairs)

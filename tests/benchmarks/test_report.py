@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from benchmarks.load import ALL_SCENARIOS
-from benchmarks.report import CHAIN_TARGETS, Measurement, Runs, chain_criteria, render
+from benchmarks.report import (
+    CHAIN_TARGETS,
+    Measurement,
+    Runs,
+    Translation,
+    chain_criteria,
+    render,
+)
 
 
 def _run(scenario: str, target: str, cpu_per_request: float, errors: int = 0) -> Measurement:
@@ -65,3 +72,10 @@ def test_the_report_states_the_chain_verdicts():
     report = render(runs, scenarios, "setup.")
     assert "Done-when (the chains' issues):" in report
     assert "- PASS: issue 7: chat-2k: `chain:pii`" in report
+
+
+def test_the_anthropic_deployment_ratio_is_the_median_of_the_repeats_with_their_range():
+    runs = _runs("chat-64", "litegate-anthropic", "litegate", [1.1, 1.3, 1.2])
+    found = Translation.of(runs, "chat-64")
+    assert (found.ratio, found.low, found.high) == (1.2, 1.1, 1.3)
+    assert found.passed and round(found.extra_us) == 200_000
