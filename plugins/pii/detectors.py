@@ -21,7 +21,7 @@ from typing import NamedTuple, Protocol
 
 import attrs
 
-from .phones import without_separators
+from .survey import clusters, survey
 
 __all__ = [
     "BUILTIN_ENTITIES",
@@ -522,7 +522,6 @@ REMEMBER_FROM = 256
 #: How many texts' findings are remembered, per scanner (the least recently used go).
 REMEMBERED = 4096
 
-_DIGITS = "0123456789"
 #: Whether Python's string hash is keyed by a secret of this process (PYTHONHASHSEED unset
 #: or "random", the default): nobody outside can predict or see it, so nobody can make one
 #: text's remembered findings answer for another's.
@@ -539,10 +538,6 @@ def remember_key(text: str) -> object:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
-#: Where digit-led values can be: a run of digits and separators, at least 7 long.
-_DIGIT_CLUSTER = re.compile(r"[+(\d][\d \-.()+]{5,}\d")
-
-
 class Scanner:
     """Runs a fixed set of recognizers over texts; findings never overlap (the earlier
     recognizer wins, then the earlier match). Digit-led recognizers (cards, SSNs, IPv4,
@@ -553,6 +548,9 @@ class Scanner:
         "anchored",
         "digit_led",
         "digit_led_rules",
+        "literals",
+        "literals_at",
+        "marks",
         "recognizers",
         "rest",
         "rest_rules",
@@ -573,14 +571,25 @@ class Scanner:
             else (r, 0, None, None)
             for r in self.digit_led
         )
-        #: Each other finder with its gate (or the character its matches start with), its
-        #: needs, itself again when it has a `head` (searched only up to the text's last
-        #: digit), and its place in `rest` when it has an anchor (else -1): read once here,
-        #: not once per text.
+        # (place in `rest`, literal, anchor, anchor_at, lead) of each anchored recognizer
+        anchored: list[tuple[int, str, str, int, int]] = []
+        for index, r in enumerate(self.rest):
+            if _anchored(r):
+                assert isinstance(r, Recognizer) and isinstance(r.needs, str)
+                assert r.anchor is not None and _markable(r.anchor), "anchors are ASCII"
+                anchored.append((index, r.needs, r.anchor, r.anchor_at, r.lead))
+        gates = {gate for r in self.rest if (gate := _gate(r)) is not None and _markable(gate)}
+        #: The characters `survey` reports on: anchors, and gates it can (ASCII, no digit).
+        self.marks = "".join(sorted({anchor for _, _, anchor, _, _ in anchored} | gates))
+        #: Each other finder with its gate's place in a survey (-1: none there) or else the
+        #: gate itself (looked for with `in`), its needs, itself again when it has a `head`
+        #: (searched only up to the text's last digit), and its place in `rest` when it has
+        #: an anchor (else -1): read once here, not once per text.
         self.rest_rules = tuple(
             (
                 r,
-                r.gate or (r.starts_with if isinstance(r, Recognizer) else None),
+                self._place(_gate(r)),
+                None if _markable(_gate(r)) else _gate(r),
                 r.needs,
                 r if isinstance(r, Recognizer) and r.head is not None else None,
                 index if _anchored(r) else -1,
@@ -588,14 +597,21 @@ class Scanner:
             for index, r in enumerate(self.rest)
         )
         #: The rules to run when no anchored literal is in a text (most texts).
-        self.unanchored_rules = tuple(rule for rule in self.rest_rules if rule[4] < 0)
-        #: Anchor character -> ((place in `rest`, literal, anchor_at, lead), ...).
-        by_anchor: dict[str, list[tuple[int, str, int, int]]] = {}
-        for index, r in enumerate(self.rest):
-            if _anchored(r):
-                assert isinstance(r, Recognizer) and r.anchor and isinstance(r.needs, str)
-                by_anchor.setdefault(r.anchor, []).append((index, r.needs, r.anchor_at, r.lead))
-        self.anchored = tuple((char, tuple(members)) for char, members in by_anchor.items())
+        self.unanchored_rules = tuple(rule for rule in self.rest_rules if rule[5] < 0)
+        #: The anchored recognizers' literals, for `survey` ...
+        self.literals = tuple(
+            (literal, self.marks.index(anchor), anchor_at)
+            for _, literal, anchor, anchor_at, _ in anchored
+        )
+        #: ... and for each, its place in `rest` and how far before it a match may start.
+        self.anchored = tuple((index, lead) for index, _, _, _, lead in anchored)
+        #: Where a survey's literal places begin.
+        self.literals_at = 2 + len(self.marks)
+
+    def _place(self, char: str | None) -> int:
+        """Where a survey reports `char`; -1 when it does not."""
+        at = -1 if char is None or not _markable(char) else self.marks.find(char)
+        return -1 if at < 0 else 2 + at
 
     def scan_remembered(self, text: str) -> list[Finding]:
         """`scan`, remembering the findings of the last `REMEMBERED` long texts. Chat clients
@@ -617,17 +633,15 @@ class Scanner:
 
     def scan(self, text: str) -> list[Finding]:
         found: list[Finding] = []
-        # Where the text's digits are, by substring search (memchr): values that hold a digit
-        # are looked for only from a little before the first digit to a little after the
-        # last, and not at all in a text without digits -- a regex pass costs far more.
-        last = max(map(text.rfind, _DIGITS))
-        # With the digits appended every digit is "found" (a copy costs less than skipping
-        # the -1s in Python), and only up to the last digit is searched.
-        first = min(map((text[: last + 1] + _DIGITS).find, _DIGITS)) if last >= 0 else -1
+        # Where the text's digits and marks are (`survey`): values that hold a digit are
+        # looked for only from a little before the first digit to a little after the last,
+        # and not at all in a text without digits; a gate's absence skips its finder.
+        seen = survey(text, self.marks, self.literals)
+        first, last = seen[0], seen[1]
         # `Recognizer.head` needs `\d` to mean the ASCII digits found above.
         bound = last if text.isascii() else -1
-        starts = self._anchored_starts(text) if self.anchored else None
-        for recognizer, gate, needs, bounded, place in (
+        starts = self._anchored_starts(seen) if self.anchored else None
+        for recognizer, marked, gate, needs, bounded, place in (
             self.unanchored_rules if starts is None else self.rest_rules
         ):
             if place >= 0:
@@ -635,8 +649,8 @@ class Scanner:
                 if begin is None:
                     continue
                 findings = recognizer.find(text, begin)
-            elif gate is not None and gate not in text:
-                continue
+            elif (marked >= 0 and seen[marked] < 0) or (gate is not None and gate not in text):
+                continue  # a character every match holds is not in the text
             elif needs is ANY_DIGIT:
                 if first < 0:
                     continue
@@ -656,14 +670,11 @@ class Scanner:
             for finding in findings:
                 _add(found, finding)
         if self.digit_led and first >= 0:
-            clusters = _DIGIT_CLUSTER.finditer(text, max(0, first - 4), last + 1)
-            for cluster in clusters:
+            for start, end, digits in clusters(text, max(0, first - 4), last + 1):
                 # One character more: the patterns' look-aheads see what follows.
-                start, end = cluster.start(), min(cluster.end() + 1, len(text))
-                run = text[start:end]  # with that character: it may be a digit of another script
-                digits = len(without_separators(run)) - run.count("+")
+                end = min(end + 1, len(text))
                 for recognizer, min_digits, needs, probe in self.digit_led_rules:
-                    if digits < min_digits or (needs is not None and needs not in run):
+                    if digits < min_digits or (needs is not None and needs not in text[start:end]):
                         continue
                     if probe is not None and probe(text, start, end) is None:
                         continue  # no candidate at all: `find` not called
@@ -673,53 +684,31 @@ class Scanner:
             found.sort(key=_START)
         return found
 
-    def _anchored_starts(self, text: str) -> dict[int, int] | None:
-        """For each anchored recognizer whose literal is in `text` (next to its anchor):
-        its place in `rest` -> where its matches may start. None when there is none."""
-        # `in` and slices rather than `find(c)` and `startswith(s, i)` wherever they do:
-        # in CPython 3.11 those parse their arguments from a tuple (~1,000 instructions a
-        # call, far more than the memchr over 2 KB).
-        starts: dict[int, int] | None = None
-        find = text.find
-        for char, members in self.anchored:
-            if char not in text:
-                continue  # most texts, for most anchors: one memchr, nothing else
-            at = find(char)
-            once = find(char, at + 1) < 0
-            for place, literal, anchor_at, lead in members:
-                if once:  # prose with one "-": is the literal next to it?
-                    begin = at - anchor_at
-                    if begin < 0 or text[begin : begin + len(literal)] != literal:
-                        continue
-                else:
-                    begin = _literal_start(text, literal, char, anchor_at, at)
-                if begin >= 0:
-                    if starts is None:
-                        starts = {}
-                    starts[place] = max(0, begin - lead)
+    def _anchored_starts(self, seen: tuple[int, ...]) -> dict[int, int] | None:
+        """For each anchored recognizer whose literal the survey `seen` found: its place in
+        `rest` -> where its matches may start. None when there is none (most texts)."""
+        at = self.literals_at
+        if max(seen[at:]) < 0:
+            return None
+        starts: dict[int, int] = {}
+        for begin, (place, lead) in zip(seen[at:], self.anchored, strict=True):
+            if begin >= 0:
+                starts[place] = max(0, begin - lead)
         return starts
+
+
+def _gate(finder: Finder) -> str | None:
+    """The character every match of `finder` holds, if any: its gate or first character."""
+    return finder.gate or (finder.starts_with if isinstance(finder, Recognizer) else None)
+
+
+def _markable(char: str | None) -> bool:
+    """Whether a survey can report on `char`: one ASCII character, not a digit."""
+    return char is not None and len(char) == 1 and char.isascii() and not char.isdigit()
 
 
 def _anchored(finder: Finder) -> bool:
     return isinstance(finder, Recognizer) and finder.anchor is not None and bool(finder.needs)
-
-
-#: Anchors looked at one by one before one substring search takes over (a text full of "-").
-_ANCHOR_TRIES = 4
-
-
-def _literal_start(text: str, literal: str, char: str, anchor_at: int, at: int) -> int:
-    """The first place from which `literal` may begin a match (`char` `anchor_at` after
-    it), given `char`'s first place `at`; -1 when nowhere. A lower bound, not a proof."""
-    for _ in range(_ANCHOR_TRIES):
-        begin = at - anchor_at
-        if begin >= 0 and text.startswith(literal, begin):
-            return begin
-        at = text.find(char, at + 1)
-        if at < 0:
-            return -1
-    # Every match's literal begins `anchor_at` before an anchor: none did before `at`.
-    return text.find(literal, max(0, at - anchor_at))
 
 
 def _add(found: list[Finding], finding: Finding) -> None:

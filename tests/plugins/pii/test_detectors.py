@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from unittest import mock
 
 import attrs
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from litegate.plugins.pii import detectors
 from litegate.plugins.pii.detectors import (
     BUILTIN_ENTITIES,
     Scanner,
@@ -19,6 +22,7 @@ from litegate.plugins.pii.detectors import (
     shannon_entropy,
     ssn_valid,
 )
+from litegate.plugins.pii.survey import clusters_python, survey_python
 
 SCANNER = Scanner(builtin_recognizers(BUILTIN_ENTITIES))
 
@@ -224,11 +228,17 @@ _PIECES = [
 _FILLER = st.text(alphabet=st.sampled_from(list("aZ 9_-:.@/=+\nKSJz")), max_size=8)
 
 
+@pytest.mark.parametrize("first_pass", ["as installed", "python"])
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(_PIECES), _FILLER), max_size=12).map("".join))
 @example("123 45 678٣٤")  # the SSN's last digit is past the last ASCII one
-def test_head_and_gate_shortcuts_find_the_same_values(text):
-    assert SCANNER.scan(text) == _PLAIN.scan(text)
+def test_head_and_gate_shortcuts_find_the_same_values(first_pass, text):
+    """Also with the Python `survey` where the compiled one is installed (CI: both)."""
+    with contextlib.ExitStack() as stack:
+        if first_pass == "python":
+            stack.enter_context(mock.patch.object(detectors, "survey", survey_python))
+            stack.enter_context(mock.patch.object(detectors, "clusters", clusters_python))
+        assert SCANNER.scan(text) == _PLAIN.scan(text)
 
 
 @pytest.mark.parametrize(
