@@ -17,6 +17,8 @@
 
 /* At most this many mark characters (the scanner uses about ten). */
 #define MAX_MARKS 64
+/* A survey's places before its marks': first digit, last digit, two heads. */
+#define FIXED 4
 
 /* Bit i of the result: whether chars[i] is an ASCII digit, for 16 characters. */
 #if defined(__SSE2__)
@@ -84,6 +86,60 @@ last_digit_1byte(const Py_UCS1 *chars, Py_ssize_t first, Py_ssize_t length)
     return first;
 }
 
+/* A character of `survey.TOKEN_CLASS`: [A-Za-z0-9+/_-]. */
+static inline int
+is_token(Py_UCS1 c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '+' ||
+           c == '/' || c == '_' || c == '-';
+}
+
+/* Where `survey.TOKEN_DIGIT` first matches in an ASCII text whose digits lie from `first`
+ * to `last`: a digit with 15 token characters before it (16 with itself) or 15 after it. */
+static Py_ssize_t
+token_digit(const Py_UCS1 *chars, Py_ssize_t length, Py_ssize_t first, Py_ssize_t last)
+{
+    Py_ssize_t run = 0; /* token characters ending just before i (counted up to 15) */
+    for (Py_ssize_t k = first - 1; k >= 0 && run < 15 && is_token(chars[k]); k--) {
+        run++;
+    }
+    for (Py_ssize_t i = first; i <= last; i++) {
+        if (!is_token(chars[i])) {
+            run = 0;
+            continue;
+        }
+        run++;
+        if (!is_digit(chars[i])) {
+            continue;
+        }
+        if (run >= 16) {
+            return i;
+        }
+        Py_ssize_t j = i + 1;
+        while (j < length && j <= i + 15 && is_token(chars[j])) {
+            j++;
+        }
+        if (j == i + 16) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Where `survey.LETTERS_DIGITS` first matches in an ASCII text whose digits lie from
+ * `first` to `last`: two capital letters, then two digits. */
+static Py_ssize_t
+letters_digits(const Py_UCS1 *chars, Py_ssize_t first, Py_ssize_t last)
+{
+    for (Py_ssize_t d = first > 2 ? first : 2; d < last; d++) {
+        if (is_digit(chars[d]) && is_digit(chars[d + 1]) && chars[d - 1] >= 'A' &&
+            chars[d - 1] <= 'Z' && chars[d - 2] >= 'A' && chars[d - 2] <= 'Z') {
+            return d - 2;
+        }
+    }
+    return -1;
+}
+
 /* The first place of `literal` in `text` that has `anchor` `anchor_at` characters after it:
  * memchr over the anchor's places (a character prose rarely holds), a compare at each. */
 static Py_ssize_t
@@ -118,19 +174,25 @@ literal_start(PyObject *text, PyObject *literal, Py_UCS4 anchor, Py_ssize_t anch
     return -1;
 }
 
-/* survey(text: str, marks: str, literals: tuple[tuple[str, int, int], ...]) -> tuple
+/* survey(text: str, marks: str, literals: tuple[tuple[str, int, int], ...], heads: bool)
  *
- * See survey.py: (first ASCII digit, last ASCII digit, the first place of each character
- * of `marks`, for each (literal, mark, anchor_at) of `literals` the first place of the
- * literal with ``marks[mark]`` `anchor_at` characters after it), -1 for "none".
+ * See survey.py: (first ASCII digit, last ASCII digit, where TOKEN_DIGIT and LETTERS_DIGITS
+ * first match when `heads` and the text is ASCII, the first place of each character of
+ * `marks`, for each (literal, mark, anchor_at) of `literals` the first place of the literal
+ * with ``marks[mark]`` `anchor_at` characters after it), -1 for "none".
  */
 static PyObject *
 survey(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]) ||
+    if (nargs != 4 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]) ||
         !PyTuple_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "survey(text: str, marks: str, literals: tuple)");
+        PyErr_SetString(PyExc_TypeError,
+                        "survey(text: str, marks: str, literals: tuple, heads: bool)");
+        return NULL;
+    }
+    int heads = PyObject_IsTrue(args[3]);
+    if (heads < 0) {
         return NULL;
     }
     PyObject *text = args[0], *marks = args[1], *literals = args[2];
@@ -152,11 +214,11 @@ survey(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         slot[mark[m]] = (unsigned char)(m + 1);
     }
-    PyObject *result = PyTuple_New(2 + nmarks + nliterals);
+    PyObject *result = PyTuple_New(FIXED + nmarks + nliterals);
     if (result == NULL) {
         return NULL;
     }
-    Py_ssize_t first_digit = -1, last_digit = -1, found[MAX_MARKS];
+    Py_ssize_t first_digit = -1, last_digit = -1, token = -1, letters = -1, found[MAX_MARKS];
     for (Py_ssize_t m = 0; m < nmarks; m++) {
         found[m] = -1;
     }
@@ -170,6 +232,10 @@ survey(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         first_digit = first_digit_1byte(chars, length);
         if (first_digit >= 0) {
             last_digit = last_digit_1byte(chars, first_digit, length);
+            if (heads && PyUnicode_IS_ASCII(text)) {
+                token = token_digit(chars, length, first_digit, last_digit);
+                letters = letters_digits(chars, first_digit, last_digit);
+            }
         }
         for (Py_ssize_t m = 0; m < nmarks; m++) {
             const Py_UCS1 *at = memchr(chars, mark[m], (size_t)length);
@@ -193,17 +259,17 @@ survey(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
         }
     }
-    for (Py_ssize_t n = 0; n < 2 + nmarks + nliterals; n++) {
+    for (Py_ssize_t n = 0; n < FIXED + nmarks + nliterals; n++) {
         Py_ssize_t value;
-        if (n < 2) {
-            value = n == 0 ? first_digit : last_digit;
+        if (n < FIXED) {
+            value = n == 0 ? first_digit : n == 1 ? last_digit : n == 2 ? token : letters;
         }
-        else if (n < 2 + nmarks) {
-            value = found[n - 2];
+        else if (n < FIXED + nmarks) {
+            value = found[n - FIXED];
         }
         else {
             /* Read without PyArg_ParseTuple: it costs more than the search. */
-            PyObject *spec = PyTuple_GET_ITEM(literals, n - 2 - nmarks);
+            PyObject *spec = PyTuple_GET_ITEM(literals, n - FIXED - nmarks);
             if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 3 ||
                 !PyUnicode_Check(PyTuple_GET_ITEM(spec, 0))) {
                 PyErr_SetString(PyExc_TypeError, "survey: literals: (literal, mark, anchor_at)");
@@ -330,7 +396,7 @@ clusters(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
     {"survey", (PyCFunction)(void (*)(void))survey, METH_FASTCALL,
-     "survey(text, marks, literals): see litegate.plugins.pii.survey."},
+     "survey(text, marks, literals, heads): see litegate.plugins.pii.survey."},
     {"clusters", (PyCFunction)(void (*)(void))clusters, METH_FASTCALL,
      "clusters(text, pos, endpos): the digit clusters, as (start, end, count)."},
     {NULL, NULL, 0, NULL},

@@ -1,5 +1,5 @@
 # The compiled `survey` and `clusters` (see survey.py for what they return).
 def survey(
-    text: str, marks: str, literals: tuple[tuple[str, int, int], ...], /
+    text: str, marks: str, literals: tuple[tuple[str, int, int], ...], heads: bool, /
 ) -> tuple[int, ...]: ...
 def clusters(text: str, pos: int, endpos: int, /) -> list[tuple[int, int, int]]: ...

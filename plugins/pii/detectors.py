@@ -21,7 +21,7 @@ from typing import NamedTuple, Protocol
 
 import attrs
 
-from .survey import clusters, survey
+from .survey import LETTERS_DIGITS, TOKEN_CLASS, TOKEN_DIGIT, TOKEN_DIGIT_AFTER, clusters, survey
 
 __all__ = [
     "BUILTIN_ENTITIES",
@@ -312,7 +312,6 @@ _EMAIL = re.compile(
 _PHONE = re.compile(r"[+(\d][\d \-.()]{5,18}\d(?![\w@])")
 _CARD = re.compile(r"\d(?:[ \-]?\d){12,18}(?![\w\-])")
 _IBAN = re.compile(r"[A-Z][A-Z]\d\d(?: ?[A-Z0-9]){11,30}(?!\w)")
-_IBAN_HEAD = re.compile(r"[A-Z][A-Z]\d\d")  # ends with the check digits
 _SSN = re.compile(r"\d\d\d([\- ])\d\d\1\d{4}(?![\w\-])")
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\w.]*\d)")
 _HEX = "0123456789abcdefABCDEF"
@@ -354,17 +353,9 @@ SECRET_PREFIXES = (
     ),
 )
 # A random key has digits: the pattern starts at a token's first digit (prose has few) and
-# takes the rest of the token; the part before the digit is taken by walking back.
-_TOKEN_CLASS = r"[A-Za-z0-9+/_\-]"
-_SECRET_ENTROPY = re.compile(r"\d" + _TOKEN_CLASS + "*={0,2}")
-# The check wants 32 characters, so the token before any "=" padding has at least 30: its
-# first digit has 15 token characters before it or 15 after. Digits in short tokens (prices,
-# dates, phone numbers) are passed over inside the regex engine, not one by one in Python.
-_LONG_TOKEN_AFTER = 15
-_LONG_TOKEN_DIGIT = re.compile(
-    rf"\d(?:(?<={_TOKEN_CLASS}{{{_LONG_TOKEN_AFTER + 1}}})"  # 15 before it (and itself)
-    rf"|(?={_TOKEN_CLASS}{{{_LONG_TOKEN_AFTER}}}))"  # or 15 after it
-)
+# takes the rest of the token; the part before the digit is taken by walking back. Its
+# head (`TOKEN_DIGIT`, in survey.py) finds the digits of long tokens only.
+_SECRET_ENTROPY = re.compile(r"\d" + TOKEN_CLASS + "*={0,2}")
 _TOKEN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/_-"
 
 #: The built-in entity types, in the order they claim overlapping text.
@@ -416,8 +407,8 @@ def builtin_recognizers(
                         _SECRET_ENTROPY,
                         _entropy_check(min_entropy),
                         needs=ANY_DIGIT,
-                        head=_LONG_TOKEN_DIGIT,
-                        head_after=_LONG_TOKEN_AFTER,
+                        head=TOKEN_DIGIT,
+                        head_after=TOKEN_DIGIT_AFTER,
                         back_chars=_TOKEN,
                         back_max=512,
                         rescan=False,
@@ -448,7 +439,7 @@ def builtin_recognizers(
         elif entity == "IBAN":
             made.append(
                 Recognizer(
-                    entity, _IBAN, iban_valid, boundary="_", needs=ANY_DIGIT, head=_IBAN_HEAD
+                    entity, _IBAN, iban_valid, boundary="_", needs=ANY_DIGIT, head=LETTERS_DIGITS
                 )
             )
         elif entity == "CREDIT_CARD":
@@ -522,6 +513,9 @@ REMEMBER_FROM = 256
 #: How many texts' findings are remembered, per scanner (the least recently used go).
 REMEMBERED = 4096
 
+#: Where a survey reports on the built-in heads (`survey_python` says what), and its marks.
+_HEAD_FACTS = {TOKEN_DIGIT: 2, LETTERS_DIGITS: 3}
+_MARKS_AT = 4
 #: Whether Python's string hash is keyed by a secret of this process (PYTHONHASHSEED unset
 #: or "random", the default): nobody outside can predict or see it, so nobody can make one
 #: text's remembered findings answer for another's.
@@ -548,6 +542,7 @@ class Scanner:
         "anchored",
         "digit_led",
         "digit_led_rules",
+        "heads",
         "literals",
         "literals_at",
         "marks",
@@ -583,8 +578,9 @@ class Scanner:
         self.marks = "".join(sorted({anchor for _, _, anchor, _, _ in anchored} | gates))
         #: Each other finder with its gate's place in a survey (-1: none there) or else the
         #: gate itself (looked for with `in`), its needs, itself again when it has a `head`
-        #: (searched only up to the text's last digit), and its place in `rest` when it has
-        #: an anchor (else -1): read once here, not once per text.
+        #: (searched only up to the text's last digit) and that head's place in a survey
+        #: (-1: not a built-in head), and its place in `rest` when it has an anchor (else
+        #: -1): read once here, not once per text.
         self.rest_rules = tuple(
             (
                 r,
@@ -592,12 +588,13 @@ class Scanner:
                 None if _markable(_gate(r)) else _gate(r),
                 r.needs,
                 r if isinstance(r, Recognizer) and r.head is not None else None,
+                _HEAD_FACTS.get(r.head, -1) if isinstance(r, Recognizer) and r.head else -1,
                 index if _anchored(r) else -1,
             )
             for index, r in enumerate(self.rest)
         )
         #: The rules to run when no anchored literal is in a text (most texts).
-        self.unanchored_rules = tuple(rule for rule in self.rest_rules if rule[5] < 0)
+        self.unanchored_rules = tuple(rule for rule in self.rest_rules if rule[6] < 0)
         #: The anchored recognizers' literals, for `survey` ...
         self.literals = tuple(
             (literal, self.marks.index(anchor), anchor_at)
@@ -606,12 +603,17 @@ class Scanner:
         #: ... and for each, its place in `rest` and how far before it a match may start.
         self.anchored = tuple((index, lead) for index, _, _, _, lead in anchored)
         #: Where a survey's literal places begin.
-        self.literals_at = 2 + len(self.marks)
+        self.literals_at = _MARKS_AT + len(self.marks)
+        #: Whether the survey looks for the built-in heads (some recognizer has one).
+        self.heads = any(
+            isinstance(r, Recognizer) and r.head is not None and r.head in _HEAD_FACTS
+            for r in self.rest
+        )
 
     def _place(self, char: str | None) -> int:
         """Where a survey reports `char`; -1 when it does not."""
         at = -1 if char is None or not _markable(char) else self.marks.find(char)
-        return -1 if at < 0 else 2 + at
+        return -1 if at < 0 else _MARKS_AT + at
 
     def scan_remembered(self, text: str) -> list[Finding]:
         """`scan`, remembering the findings of the last `REMEMBERED` long texts. Chat clients
@@ -636,12 +638,12 @@ class Scanner:
         # Where the text's digits and marks are (`survey`): values that hold a digit are
         # looked for only from a little before the first digit to a little after the last,
         # and not at all in a text without digits; a gate's absence skips its finder.
-        seen = survey(text, self.marks, self.literals)
+        seen = survey(text, self.marks, self.literals, self.heads)
         first, last = seen[0], seen[1]
         # `Recognizer.head` needs `\d` to mean the ASCII digits found above.
         bound = last if text.isascii() else -1
         starts = self._anchored_starts(seen) if self.anchored else None
-        for recognizer, marked, gate, needs, bounded, place in (
+        for recognizer, marked, gate, needs, bounded, fact, place in (
             self.unanchored_rules if starts is None else self.rest_rules
         ):
             if place >= 0:
@@ -655,9 +657,14 @@ class Scanner:
                 if first < 0:
                     continue
                 if bounded is not None:
-                    # The head alone first: it rarely matches, and `find` costs more to call.
-                    if bound >= 0 and not bounded.head.search(  # type: ignore[union-attr]
-                        text, max(0, first - 2), bound + 1 + bounded.head_after
+                    # The head alone first (the survey's answer for the built-in heads): it
+                    # rarely matches, and `find` costs more to call.
+                    if bound >= 0 and (
+                        seen[fact] < 0
+                        if fact >= 0
+                        else not bounded.head.search(  # type: ignore[union-attr]
+                            text, max(0, first - 2), bound + 1 + bounded.head_after
+                        )
                     ):
                         continue
                     findings = bounded.find(text, max(0, first - 2), last_digit=bound)

@@ -4,8 +4,8 @@ and its digit clusters -- the facts that decide which recognizers run, and where
 Two implementations give the same answers: the compiled one (`_survey.c`, built with the
 package when a C compiler is at hand) and this module's Python. The compiled one makes one
 pass over the text; the Python one asks ~30 str methods (each ~1,000 machine instructions of
-argument parsing in CPython 3.11, whatever the text's length) and runs a regex: for a 2 KB
-prompt ~45,000 instructions against ~3,000. `NATIVE` says which is in use;
+argument parsing in CPython 3.11, whatever the text's length) and runs a regex: for the
+benchmark's 2 KB prompt ~68,000 instructions against ~10,000. `NATIVE` says which is in use;
 ``LITEGATE_PII_PURE_PYTHON=1`` chooses the Python one (the tests run both).
 """
 
@@ -15,12 +15,35 @@ import os
 import re
 from collections.abc import Callable
 
-__all__ = ["CLUSTER", "NATIVE", "clusters", "survey"]
+__all__ = [
+    "CLUSTER",
+    "LETTERS_DIGITS",
+    "NATIVE",
+    "TOKEN_CLASS",
+    "TOKEN_DIGIT",
+    "TOKEN_DIGIT_AFTER",
+    "Literal",
+    "clusters",
+    "clusters_python",
+    "survey",
+    "survey_python",
+]
 
 _DIGITS = "0123456789"
 
 #: Where digit-led values can be: a run of digits and separators, at least 7 long.
 CLUSTER = re.compile(r"[+(\d][\d \-.()+]{5,}\d")
+#: Where an IBAN can start: two capital letters, then its two check digits.
+LETTERS_DIGITS = re.compile(r"[A-Z][A-Z]\d\d")
+#: A character of a token (an API key, a random secret).
+TOKEN_CLASS = r"[A-Za-z0-9+/_\-]"
+#: A random secret is at least 30 token characters: any digit of it has 15 token characters
+#: before it or 15 after it. Digits in short tokens (prices, dates, phone numbers) do not.
+TOKEN_DIGIT_AFTER = 15
+TOKEN_DIGIT = re.compile(
+    rf"\d(?:(?<={TOKEN_CLASS}{{{TOKEN_DIGIT_AFTER + 1}}})"  # 15 before it (and itself)
+    rf"|(?={TOKEN_CLASS}{{{TOKEN_DIGIT_AFTER}}}))"  # or 15 after it
+)
 
 
 #: A literal to look for: (the literal, the place in `marks` of its anchor -- a character
@@ -30,18 +53,29 @@ Literal = tuple[str, int, int]
 _ANCHOR_TRIES = 4
 
 
-def survey_python(text: str, marks: str, literals: tuple[Literal, ...]) -> tuple[int, ...]:
+def survey_python(
+    text: str, marks: str, literals: tuple[Literal, ...], heads: bool
+) -> tuple[int, ...]:
     """What a scanner needs to know of `text` first, as a flat tuple (no object to build):
-    its first and last ASCII digit; the first place of each character of `marks` (distinct
-    ASCII non-digits); for each of `literals`, the first place of the literal with its anchor
-    at `anchor_at` after it -- here a lower bound once `_ANCHOR_TRIES` anchors did not have
-    it, exact in the compiled version. -1 for "none" everywhere: a literal found at -1 is in
-    no match."""
+    its first and last ASCII digit; when `heads` and the text is ASCII, where `TOKEN_DIGIT`
+    and `LETTERS_DIGITS` first match (else -1); the first place of each character of
+    `marks` (distinct ASCII non-digits); for each of `literals`, the first place of the
+    literal with its anchor at `anchor_at` after it -- here a lower bound once
+    `_ANCHOR_TRIES` anchors did not have it, exact in the compiled version. -1 for "none"
+    everywhere (for a literal: no match can hold it)."""
     last = max(map(text.rfind, _DIGITS))
     # With the digits appended every digit is "found" (a copy costs less than skipping
     # the -1s in Python), and only up to the last digit is searched.
     first = min(map((text[: last + 1] + _DIGITS).find, _DIGITS)) if last >= 0 else -1
-    found = [first, last]
+    found = [first, last, -1, -1]
+    if heads and first >= 0 and text.isascii():
+        # Both match only from a digit (two characters before one) to the last digit: the
+        # regex searches that span alone (to its end it costs ~10 us on 2 KB). Its
+        # look-ahead reads 15 characters past the digit.
+        token = TOKEN_DIGIT.search(text, first, last + 1 + TOKEN_DIGIT_AFTER)
+        letters = LETTERS_DIGITS.search(text, max(0, first - 2), last + 1)
+        found[2] = -1 if token is None else token.start()
+        found[3] = -1 if letters is None else letters.start()
     find = text.find
     for char in marks:
         # `in` first: most marks are in no text, and `in` costs a third of `find`.
@@ -49,7 +83,7 @@ def survey_python(text: str, marks: str, literals: tuple[Literal, ...]) -> tuple
     # The literals' places: -1 unless their anchor is in the text (most texts: none is).
     places = [-1] * len(literals)
     for mark, members in _by_anchor(literals):
-        at = found[2 + mark]
+        at = found[4 + mark]
         if at < 0:
             continue
         anchor = marks[mark]
@@ -65,11 +99,14 @@ def survey_python(text: str, marks: str, literals: tuple[Literal, ...]) -> tuple
 
 
 _grouped: dict[int, tuple[tuple[Literal, ...], list[tuple[int, list[tuple[int, str, int]]]]]] = {}
+#: Groupings kept (one per scanner; a config reload makes new scanners).
+_GROUPINGS_KEPT = 256
 
 
 def _by_anchor(literals: tuple[Literal, ...]) -> list[tuple[int, list[tuple[int, str, int]]]]:
     """`literals` grouped by their anchor: (mark, [(place in literals, literal, anchor_at),
-    ...]). Computed once per tuple (a scanner's, which lives as long as its policy)."""
+    ...]). Computed once per tuple (a scanner's, which lives as long as its policy); kept by
+    the tuple's id and checked to be the same tuple, since ids are reused."""
     cached = _grouped.get(id(literals))
     if cached is not None and cached[0] is literals:
         return cached[1]
@@ -77,6 +114,8 @@ def _by_anchor(literals: tuple[Literal, ...]) -> list[tuple[int, list[tuple[int,
     for index, (literal, mark, anchor_at) in enumerate(literals):
         groups.setdefault(mark, []).append((index, literal, anchor_at))
     grouped = list(groups.items())
+    if len(_grouped) >= _GROUPINGS_KEPT:
+        _grouped.clear()
     _grouped[id(literals)] = (literals, grouped)
     return grouped
 
@@ -120,7 +159,7 @@ def _compiled() -> tuple[Surveyor, ClusterFinder] | None:
     return _survey.survey, _survey.clusters
 
 
-Surveyor = Callable[[str, str, tuple[Literal, ...]], tuple[int, ...]]
+Surveyor = Callable[[str, str, tuple[Literal, ...], bool], tuple[int, ...]]
 ClusterFinder = Callable[[str, int, int], list[tuple[int, int, int]]]
 _found = _compiled()
 #: Whether `survey` and `clusters` are the compiled ones.

@@ -11,7 +11,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from litegate.plugins.pii import survey as survey_module
-from litegate.plugins.pii.survey import CLUSTER, clusters_python, survey_python
+from litegate.plugins.pii.survey import (
+    CLUSTER,
+    LETTERS_DIGITS,
+    TOKEN_DIGIT,
+    clusters_python,
+    survey_python,
+)
 
 try:
     from litegate.plugins.pii import _survey
@@ -38,6 +44,9 @@ _ALPHABET = [
     "\uff11",
 ]
 TEXTS = st.text(alphabet=st.sampled_from(_ALPHABET), max_size=80)
+# Long tokens with digits here and there, for TOKEN_DIGIT's 15 characters on either side.
+_TOKENS = st.text(alphabet=st.sampled_from([*"aB1/+_-", " "]), min_size=10, max_size=50)
+WITH_TOKENS = st.lists(st.one_of(TEXTS, _TOKENS), max_size=4).map("".join)
 
 
 def exact_literal_start(text: str, literal: str, anchor: str, anchor_at: int) -> int:
@@ -50,23 +59,31 @@ def exact_literal_start(text: str, literal: str, anchor: str, anchor_at: int) ->
     return -1
 
 
-def plain_survey(text: str) -> tuple[int, ...]:
+def plain_survey(text: str, heads: bool = True) -> tuple[int, ...]:
     """What `survey` promises, the slow way (literals exact)."""
     digits = [i for i, c in enumerate(text) if c in "0123456789"]
+    token = letters = -1
+    if heads and text.isascii():
+        token = next((m.start() for m in TOKEN_DIGIT.finditer(text)), -1)
+        letters = next((m.start() for m in LETTERS_DIGITS.finditer(text)), -1)
     marks = [text.find(mark) for mark in MARKS]
     literals = [
         exact_literal_start(text, literal, MARKS[mark], at) for literal, mark, at in LITERALS
     ]
-    return (digits[0] if digits else -1, digits[-1] if digits else -1, *marks, *literals)
+    first, last = (digits[0], digits[-1]) if digits else (-1, -1)
+    return (first, last, token, letters, *marks, *literals)
 
 
 @settings(max_examples=1500, deadline=None)
-@given(TEXTS)
-@example("sk- sk-x -- xox- ab_ 1")
-@example("- - - - - - sk-")  # past the Python version's tries at one anchor
-def test_python_survey_is_exact_but_for_literals_after_many_anchors(text):
-    got, want = survey_python(text, MARKS, LITERALS), plain_survey(text)
-    fixed = 2 + len(MARKS)
+@given(WITH_TOKENS, st.booleans())
+@example("sk- sk-x -- xox- ab_ 1", True)
+@example("- - - - - - sk-", True)  # past the Python version's tries at one anchor
+@example("aaaaaaaaaaaaaaa1 DE12", True)  # a digit with 15 token characters before it
+@example("1aaaaaaaaaaaaaaa", True)  # and after it
+@example("aaaaaaaaaaaaaa1 aaaaaaaaaaaaaa", False)
+def test_python_survey_is_exact_but_for_literals_after_many_anchors(text, heads):
+    got, want = survey_python(text, MARKS, LITERALS, heads), plain_survey(text, heads)
+    fixed = 4 + len(MARKS)
     assert got[:fixed] == want[:fixed]
     for have, exact in zip(got[fixed:], want[fixed:], strict=True):
         # A lower bound: never past the first real place, -1 only when there is none.
@@ -75,12 +92,17 @@ def test_python_survey_is_exact_but_for_literals_after_many_anchors(text):
 
 
 @needs_native
-@settings(max_examples=1500, deadline=None)
-@given(TEXTS)
-@example("- - - - - - sk-")
-@example("sk" + "-" * 40 + "sk-")
-def test_compiled_survey_is_exact(text):
-    assert _survey.survey(text, MARKS, LITERALS) == plain_survey(text)
+@settings(max_examples=2000, deadline=None)
+@given(WITH_TOKENS, st.booleans())
+@example("- - - - - - sk-", True)
+@example("sk" + "-" * 40 + "sk-", True)
+@example("aaaaaaaaaaaaaaa1 DE12", True)
+@example("aaaaaaaaaaaaaa1 x", True)  # 14 before it: no
+@example("1aaaaaaaaaaaaaaa", True)
+@example("1aaaaaaaaaaaaaa", True)  # 14 after it: no
+@example("x" * 20 + "1" + "\u00e9", True)  # not ASCII: no heads
+def test_compiled_survey_is_exact(text, heads):
+    assert _survey.survey(text, MARKS, LITERALS, heads) == plain_survey(text, heads)
 
 
 def plain_clusters(text: str, pos: int, endpos: int) -> list[tuple[int, int, int]]:
@@ -106,15 +128,17 @@ def test_clusters_are_the_regex_matches(text, pos, endpos):
 @needs_native
 def test_the_compiled_functions_refuse_bad_arguments():
     with pytest.raises(TypeError):
-        _survey.survey(b"bytes", MARKS, LITERALS)  # type: ignore[arg-type]
+        _survey.survey(b"bytes", MARKS, LITERALS, True)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _survey.survey("text", MARKS, LITERALS)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="distinct non-digits"):
-        _survey.survey("text", "-1", ())
+        _survey.survey("text", "-1", (), True)
     with pytest.raises(ValueError, match="ASCII"):
-        _survey.survey("text", "é", ())
+        _survey.survey("text", "\u00e9", (), True)
     with pytest.raises(ValueError, match="not in marks"):
-        _survey.survey("text", "-", (("sk-", 3, 2),))
+        _survey.survey("text", "-", (("sk-", 3, 2),), True)
     with pytest.raises(TypeError, match="literals"):
-        _survey.survey("text", "-", ("sk-",))  # type: ignore[arg-type]
+        _survey.survey("text", "-", ("sk-",), True)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         _survey.clusters("text", "0", 4)  # type: ignore[arg-type]
 
