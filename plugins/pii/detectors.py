@@ -570,8 +570,12 @@ class Scanner:
         anchored: list[tuple[int, str, str, int, int]] = []
         for index, r in enumerate(self.rest):
             if _anchored(r):
-                assert isinstance(r, Recognizer) and isinstance(r.needs, str)
-                assert r.anchor is not None and _markable(r.anchor), "anchors are ASCII"
+                assert isinstance(r, Recognizer) and isinstance(r.needs, str) and r.anchor
+                if not _markable(r.anchor):
+                    raise ValueError(
+                        f"recognizer {r.entity}: anchor {r.anchor!r} must be one ASCII "
+                        "character other than a digit"
+                    )
                 anchored.append((index, r.needs, r.anchor, r.anchor_at, r.lead))
         gates = {gate for r in self.rest if (gate := _gate(r)) is not None and _markable(gate)}
         #: The characters `survey` reports on: anchors, and gates it can (ASCII, no digit).

@@ -149,3 +149,15 @@ def test_ci_builds_the_extension():
     if os.environ.get("LITEGATE_REQUIRE_SERVICES") != "1":
         pytest.skip("only required in CI (LITEGATE_REQUIRE_SERVICES=1)")
     assert _survey is not None and survey_module.NATIVE
+
+
+def test_an_anchor_the_survey_cannot_report_is_refused_with_its_entity():
+    import re as regex
+
+    from litegate.plugins.pii.detectors import Recognizer, Scanner
+
+    odd = Recognizer(
+        "ODD", regex.compile("x\u00e9y"), needs="x\u00e9y", anchor="\u00e9", anchor_at=1
+    )
+    with pytest.raises(ValueError, match="recognizer ODD: anchor"):
+        Scanner([odd])
