@@ -588,14 +588,15 @@ class Scanner:
         self.rest_rules = tuple(
             (
                 r,
-                self._place(_gate(r)),
-                None if _markable(_gate(r)) else _gate(r),
+                self._place(gate),
+                None if _markable(gate) else gate,
                 r.needs,
-                r if isinstance(r, Recognizer) and r.head is not None else None,
-                _HEAD_FACTS.get(r.head, -1) if isinstance(r, Recognizer) and r.head else -1,
+                r if isinstance(r, Recognizer) and head is not None else None,
+                _HEAD_FACTS.get(head, -1) if head is not None else -1,
                 index if _anchored(r) else -1,
             )
             for index, r in enumerate(self.rest)
+            for gate, head in [(_gate(r), r.head if isinstance(r, Recognizer) else None)]
         )
         #: The rules to run when no anchored literal is in a text (most texts).
         self.unanchored_rules = tuple(rule for rule in self.rest_rules if rule[6] < 0)
@@ -609,10 +610,7 @@ class Scanner:
         #: Where a survey's literal places begin.
         self.literals_at = _MARKS_AT + len(self.marks)
         #: Whether the survey looks for the built-in heads (some recognizer has one).
-        self.heads = any(
-            isinstance(r, Recognizer) and r.head is not None and r.head in _HEAD_FACTS
-            for r in self.rest
-        )
+        self.heads = any(rule[5] >= 0 for rule in self.rest_rules)
 
     def _place(self, char: str | None) -> int:
         """Where a survey reports `char`; -1 when it does not."""
@@ -698,11 +696,11 @@ class Scanner:
     def _anchored_starts(self, seen: tuple[int, ...]) -> dict[int, int] | None:
         """For each anchored recognizer whose literal the survey `seen` found: its place in
         `rest` -> where its matches may start. None when there is none (most texts)."""
-        at = self.literals_at
-        if max(seen[at:]) < 0:
+        places = seen[self.literals_at :]
+        if max(places) < 0:
             return None
         starts: dict[int, int] = {}
-        for begin, (place, lead) in zip(seen[at:], self.anchored, strict=True):
+        for begin, (place, lead) in zip(places, self.anchored, strict=True):
             if begin >= 0:
                 starts[place] = max(0, begin - lead)
         return starts
